@@ -1,0 +1,61 @@
+"""Input validation at the API boundary: clear errors that name the argument,
+what was expected and what came. Runs once per call, before any state changes."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def check_int(value: Any, name: str, minimum: int = 1) -> int:
+    """An integer >= minimum (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def as_float_array(x: Any, name: str, ndim: int, dtype: np.dtype | None = None,
+                   n_cols: int | None = None) -> np.ndarray:
+    """A finite, C-contiguous float array (float32 unless dtype says otherwise).
+
+    Copies only when the layout or dtype requires it.
+    """
+    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: expected numeric values, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {arr.shape}")
+    if n_cols is not None and arr.shape[1] != n_cols:
+        raise ValueError(f"{name}: expected {n_cols} features (columns), got {arr.shape[1]}")
+    target = np.dtype(dtype) if dtype is not None else (
+        arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float32))
+    arr = np.ascontiguousarray(arr, dtype=target)
+    if arr.size and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name}: expected finite values, got {arr[tuple(bad)]} at index {tuple(bad)}")
+    return arr
+
+
+def as_labels(y: Any, name: str, n_classes: int) -> np.ndarray:
+    """Integer class labels in [0, n_classes) as a C-contiguous int64 array of shape (n,).
+
+    Accepts (n,) or (n, 1); floats are accepted when they hold whole numbers.
+    """
+    arr = y if isinstance(y, np.ndarray) else np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected class labels of shape (n,) or one-hot rows, got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name}: expected finite class labels, got {arr[~np.isfinite(arr)][0]}")
+        if (arr != np.round(arr)).any():
+            raise ValueError(f"{name}: expected integer class labels, got {arr[arr != np.round(arr)][0]}")
+    elif arr.dtype.kind not in "iub":
+        raise TypeError(f"{name}: expected integer class labels, got dtype {arr.dtype}")
+    if arr.size:
+        lo, hi = arr.min(), arr.max()
+        if lo < 0 or hi >= n_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name}: expected class labels in [0, {n_classes}), got {bad}")
+    return np.ascontiguousarray(arr, dtype=np.int64)

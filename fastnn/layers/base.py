@@ -1,0 +1,80 @@
+"""The Layer base class: what a model asks of every layer.
+
+A layer declares its parameters (names and shapes); the model allocates them
+as views into its flat parameter arena (and the gradients into the gradient
+arena) and hands them back through `bind`. Activation buffers are allocated
+once per capacity (the largest batch seen) and reused: a step allocates nothing.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Layer:
+    """Base class of fastnn layers.
+
+    Subclasses implement `build`, `param_specs`, `forward`, `backward` and
+    `get_config`; the hooks below are no-ops for layers without parameters.
+    """
+
+    _counter: dict[str, int] = {}
+
+    def __init__(self, name: str | None = None):
+        if name is None:
+            base = type(self).__name__.lower()
+            Layer._counter[base] = Layer._counter.get(base, 0) + 1
+            name = base if Layer._counter[base] == 1 else f"{base}_{Layer._counter[base] - 1}"
+        if not isinstance(name, str):
+            raise TypeError(f"name: expected a string, got {name!r}")
+        self.name = name
+        self.built = False
+        self.input_dim: int | None = None
+        self.output_dim: int | None = None
+        self.dtype: np.dtype | None = None
+
+    # -- construction -------------------------------------------------------------------
+    def build(self, input_dim: int, dtype: np.dtype) -> None:
+        """Fix the input width and dtype; sets output_dim."""
+        self.input_dim, self.output_dim, self.dtype = input_dim, input_dim, dtype
+        self.built = True
+
+    def param_specs(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(name, shape) of each parameter, in get_weights order."""
+        return []
+
+    def initial_values(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """Initial values of the parameters, in param_specs order."""
+        return []
+
+    def bind(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        """Receive the arena views of the parameters and of their gradients."""
+
+    def allocate(self, capacity: int, need_dx: bool) -> None:
+        """Allocate activation buffers for batches of up to `capacity` rows."""
+
+    # -- computation --------------------------------------------------------------------
+    def forward(self, x: np.ndarray, n: int, training: bool) -> np.ndarray:
+        """Compute the output of the first n rows of x; returns the output buffer."""
+        return x
+
+    def backward(self, dout: np.ndarray, n: int, need_dx: bool) -> np.ndarray | None:
+        """Gradients of the parameters (into the gradient arena) and, when
+        need_dx, of the input; `dout` may be overwritten."""
+        return dout
+
+    # -- configuration ------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Layer":
+        return cls(**config)
+
+    def count_params(self) -> int:
+        return int(sum(np.prod(shape) for _, shape in self.param_specs()))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,57 @@
+"""Build the Cython kernels: src_c/<m>.pyx -> fastnn._core.<m>.
+
+Flags are portable (no -march): -O3, OpenMP, and -fno-math-errno so that sqrt
+and friends vectorize. -ffast-math is avoided on purpose: in a shared object it
+can switch on flush-to-zero for the whole process.
+
+Set FASTNN_DEBUG=1 to build with bounds checking and without optimization.
+"""
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("FASTNN_DEBUG", "") not in ("", "0")
+
+if sys.platform == "win32":
+    compile_args, link_args = ["/O2", "/openmp"], []
+elif sys.platform == "darwin":  # Apple clang needs libomp from elsewhere; build serial
+    compile_args, link_args = ["-O3"], []
+else:
+    compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+    compile_args += ["-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
+    link_args = ["-fopenmp"]
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": False,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+extensions = [
+    Extension(
+        f"fastnn._core.{pyx.stem}",
+        [str(pyx)],
+        include_dirs=[np.get_include(), "src_c"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+    for pyx in sorted(Path("src_c").glob("*.pyx"))
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        include_path=["src_c"],
+        compiler_directives=directives,
+        # Always regenerate: a copied tree with reset mtimes can otherwise reuse a stale .c.
+        force=True,
+    )
+)

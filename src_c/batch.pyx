@@ -1,0 +1,68 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Batch assembly and input checks that must not allocate per step."""
+cimport numpy as cnp
+from libc.string cimport memcpy
+
+from _arrays cimport check_array, first_bad_label, float_type
+
+cnp.import_array()
+
+
+def gather_rows(cnp.ndarray src, cnp.ndarray index, Py_ssize_t start, Py_ssize_t stop,
+                cnp.ndarray out):
+    """out[i] = src[index[start + i]] for i in range(stop - start).
+
+    src and out: C-contiguous, same dtype and trailing shape (1-D or 2-D, any
+    dtype: rows are copied as bytes). index: int64. Indices outside src are refused.
+    """
+    cdef Py_ssize_t n = stop - start, n_src = src.shape[0], i, bad = -1
+    cdef int ndim = cnp.PyArray_NDIM(src)
+    if ndim not in (1, 2):
+        raise ValueError(f"src: expected a 1-D or 2-D array, got {ndim}-D")
+    cdef Py_ssize_t cols = src.shape[1] if ndim == 2 else -1
+    check_array(src, "src", cnp.PyArray_TYPE(src), ndim, 0, -1, False)
+    check_array(out, "out", cnp.PyArray_TYPE(src), ndim, n, cols, True)
+    check_array(index, "index", cnp.NPY_INT64, 1, 0, -1, False)
+    if start < 0 or n < 0 or stop > index.shape[0]:
+        raise ValueError(f"start, stop: expected 0 <= start <= stop <= {index.shape[0]}, got {start}, {stop}")
+    cdef size_t row_bytes = cnp.PyArray_ITEMSIZE(src) * (cols if ndim == 2 else 1)
+    cdef const cnp.int64_t* idx = <cnp.int64_t*>cnp.PyArray_DATA(index) + start
+    cdef const char* s = <char*>cnp.PyArray_DATA(src)
+    cdef char* o = <char*>cnp.PyArray_DATA(out)
+    with nogil:
+        bad = first_bad_label(idx, n, n_src)
+        if bad < 0:
+            for i in range(n):
+                memcpy(o + i * row_bytes, s + idx[i] * row_bytes, row_bytes)
+    if bad >= 0:
+        raise ValueError(f"index: expected values in [0, {n_src}), got {idx[bad]}")
+
+
+def all_finite(cnp.ndarray a):
+    """True when a C-contiguous float array holds no NaN or infinity (no temporaries)."""
+    cdef int t = float_type(a, "a")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        raise ValueError("a: expected a C-contiguous array")
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(a), i
+    cdef float fs = 0
+    cdef double ds = 0
+    cdef const float* fp = <float*>cnp.PyArray_DATA(a)
+    cdef const double* dp = <double*>cnp.PyArray_DATA(a)
+    # x * 0 is 0 for finite x and NaN for NaN or +-inf: one branch-free, vectorizable sum.
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            for i in range(n):
+                fs += fp[i] * 0
+        else:
+            for i in range(n):
+                ds += dp[i] * 0
+    return fs == 0 and ds == 0
+
+
+def check_labels(cnp.ndarray labels, Py_ssize_t n_classes):
+    """Index of the first int64 label outside [0, n_classes), or -1."""
+    check_array(labels, "labels", cnp.NPY_INT64, 1, 0, -1, False)
+    cdef Py_ssize_t bad
+    with nogil:
+        bad = first_bad_label(<cnp.int64_t*>cnp.PyArray_DATA(labels), labels.shape[0], n_classes)
+    return bad
