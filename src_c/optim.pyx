@@ -12,44 +12,50 @@ from cython.parallel cimport prange
 from libc.math cimport sqrt
 
 from _arrays cimport check_array, float_type
-from _math cimport fsqrt
 
 cnp.import_array()
 
 
+cdef extern from "_optim_simd.h" nogil:
+    void fastnn_adam_f32(float* p, const float* g, float* m, float* v, Py_ssize_t n, float omb1,
+                         float b2, float omb2, float step_size, float bc2_sqrt, float eps)
+    void fastnn_adam_f64(double* p, const double* g, double* m, double* v, Py_ssize_t n, double omb1,
+                         double b2, double omb2, double step_size, double bc2_sqrt, double eps)
+    void fastnn_sgd_f32(float* p, const float* g, float* b, Py_ssize_t n, float lr, float mu, int nesterov)
+    void fastnn_sgd_f64(double* p, const double* g, double* b, Py_ssize_t n, double lr, double mu,
+                        int nesterov)
+
+# Elements per thread chunk: big enough that a chunk streams well, small enough
+# to balance two threads on the arenas of the workload shapes.
+cdef enum:
+    CHUNK = 1 << 16
+
+
 cdef void _sgd(floating* p, const floating* g, floating* buf, Py_ssize_t n, floating lr,
                floating momentum, bint nesterov, int n_threads) noexcept nogil:
-    # torch: buf = momentum * buf + g ; step = g + momentum * buf (nesterov) or buf ; p -= lr * step
-    cdef Py_ssize_t i
-    cdef floating b
-    if buf == NULL:
-        for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            p[i] = p[i] - lr * g[i]
-    elif nesterov:
-        for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            b = momentum * buf[i] + g[i]
-            buf[i] = b
-            p[i] = p[i] - lr * (g[i] + momentum * b)
-    else:
-        for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            b = momentum * buf[i] + g[i]
-            buf[i] = b
-            p[i] = p[i] - lr * b
+    cdef Py_ssize_t c, lo, n_chunks = (n + CHUNK - 1) // CHUNK
+    cdef floating* bc
+    for c in prange(n_chunks, nogil=True, schedule="static", num_threads=n_threads):
+        lo = c * CHUNK
+        bc = buf + lo if buf != NULL else NULL
+        if floating is float:
+            fastnn_sgd_f32(p + lo, g + lo, bc, min(CHUNK, n - lo), lr, momentum, nesterov)
+        else:
+            fastnn_sgd_f64(p + lo, g + lo, bc, min(CHUNK, n - lo), lr, momentum, nesterov)
 
 
 cdef void _adam(floating* p, const floating* g, floating* m, floating* v, Py_ssize_t n,
                 floating one_minus_b1, floating b2, floating one_minus_b2, floating step_size,
                 floating bc2_sqrt, floating eps, int n_threads) noexcept nogil:
-    # torch: m.lerp_(g, 1-b1); v = b2 v + (1-b2) g^2; p -= step_size * m / (sqrt(v)/sqrt(bc2) + eps)
-    cdef Py_ssize_t i
-    cdef floating gi, mi, vi
-    for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-        gi = g[i]
-        mi = m[i] + one_minus_b1 * (gi - m[i])
-        vi = b2 * v[i] + one_minus_b2 * gi * gi
-        m[i] = mi
-        v[i] = vi
-        p[i] = p[i] - step_size * (mi / (fsqrt(vi) / bc2_sqrt + eps))
+    cdef Py_ssize_t c, lo, n_chunks = (n + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks, nogil=True, schedule="static", num_threads=n_threads):
+        lo = c * CHUNK
+        if floating is float:
+            fastnn_adam_f32(p + lo, g + lo, m + lo, v + lo, min(CHUNK, n - lo), one_minus_b1, b2,
+                            one_minus_b2, step_size, bc2_sqrt, eps)
+        else:
+            fastnn_adam_f64(p + lo, g + lo, m + lo, v + lo, min(CHUNK, n - lo), one_minus_b1, b2,
+                            one_minus_b2, step_size, bc2_sqrt, eps)
 
 
 cdef int _same_layout(cnp.ndarray a, cnp.ndarray ref, str name, int t) except -1:
