@@ -455,8 +455,10 @@ class Sequential:
     # -- inference ---------------------------------------------------------------------------
     def predict(self, x: Any, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
         """Outputs for x: class probabilities for a cross-entropy model, raw values otherwise."""
-        self._require_built("predict")
+        if not self.layers:
+            raise ValueError("layers: the model has no layers")
         X = as_float_array(x, "x", ndim=2, dtype=self.dtype, n_cols=self.input_dim)
+        self.build((None, X.shape[1]))
         chunk = self._chunk(batch_size, len(X))
         out = np.empty((len(X), self.layers[-1].output_dim), self.dtype)
         self._ensure_capacity(chunk)
@@ -471,10 +473,10 @@ class Sequential:
     def evaluate(self, x: Any, y: Any, batch_size: int | None = None, verbose: int = 0) -> dict[str, float]:
         """Mean loss and metrics over (x, y) in inference mode: {"loss": ..., "accuracy": ...}."""
         self._require_compiled("evaluate")
-        self._require_built("evaluate")
         X, targets = self._check_data(x, y)
         if len(X) == 0:
             raise ValueError("x: expected at least one sample, got 0 rows")
+        self.build((None, X.shape[1]))
         return self._evaluate_arrays(X, targets, self._chunk(batch_size, len(X)))
 
     def _evaluate_arrays(self, X: np.ndarray, targets: np.ndarray, chunk: int) -> dict[str, float]:
