@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from fastnn.ops import all_finite
+
 
 def check_int(value: Any, name: str, minimum: int = 1) -> int:
     """An integer >= minimum (bools refused)."""
@@ -14,13 +16,21 @@ def check_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _asarray(x: Any, name: str) -> np.ndarray:
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists and the like
+        raise ValueError(f"{name}: expected a rectangular array of numbers, got {type(x).__name__} "
+                         f"that numpy cannot convert ({exc})") from None
+
+
 def as_float_array(x: Any, name: str, ndim: int, dtype: np.dtype | None = None,
                    n_cols: int | None = None) -> np.ndarray:
     """A finite, C-contiguous float array (float32 unless dtype says otherwise).
 
     Copies only when the layout or dtype requires it.
     """
-    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    arr = x if isinstance(x, np.ndarray) else _asarray(x, name)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name}: expected numeric values, got dtype {arr.dtype}")
     if arr.ndim != ndim:
@@ -30,7 +40,8 @@ def as_float_array(x: Any, name: str, ndim: int, dtype: np.dtype | None = None,
     target = np.dtype(dtype) if dtype is not None else (
         arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float32))
     arr = np.ascontiguousarray(arr, dtype=target)
-    if arr.size and not np.isfinite(arr).all():
+    # The kernel check makes no temporaries (train_on_batch must not allocate per step).
+    if arr.size and not all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{name}: expected finite values, got {arr[tuple(bad)]} at index {tuple(bad)}")
     return arr
@@ -41,7 +52,7 @@ def as_labels(y: Any, name: str, n_classes: int) -> np.ndarray:
 
     Accepts (n,) or (n, 1); floats are accepted when they hold whole numbers.
     """
-    arr = y if isinstance(y, np.ndarray) else np.asarray(y)
+    arr = y if isinstance(y, np.ndarray) else _asarray(y, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:

@@ -14,6 +14,9 @@ class Callback:
     """Base class: every hook is a no-op. `self.model` is set by fit; a callback
     stops training by setting `self.model.stop_training = True`."""
 
+    # fit builds per-batch logs only for callbacks that override a batch hook and want them.
+    needs_batch_logs = True
+
     def __init__(self):
         self.model = None
         self.params: dict[str, Any] = {}
@@ -70,6 +73,7 @@ class ProgbarLogger(Callback):
         self.interval = interval
         self.stream = stream if stream is not None else sys.stdout
         self._live = verbose == 1 and getattr(self.stream, "isatty", lambda: False)()
+        self.needs_batch_logs = self._live
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = self._last = time.perf_counter()

@@ -58,8 +58,8 @@ _REGISTRY: dict[str, Initializer] = {f.__name__: f for f in (
     zeros, ones, glorot_uniform, glorot_normal, he_uniform, he_normal)}
 
 
-def get(name: str) -> Initializer:
-    """The initializer registered under `name`."""
+def get(name: str, argument: str = "initializer") -> Initializer:
+    """The initializer registered under `name` (`argument` names it in errors)."""
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"initializer: expected one of {sorted(_REGISTRY)}, got {name!r}")
+        raise ValueError(f"{argument}: expected one of {sorted(_REGISTRY)}, got {name!r}")
     return _REGISTRY[name]

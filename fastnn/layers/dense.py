@@ -38,8 +38,8 @@ class Dense(Layer):
         self.act = activations.get_code(activation)
         self.activation = activation or "linear"
         self.use_bias = bool(use_bias)
-        initializers.get(kernel_initializer)
-        initializers.get(bias_initializer)
+        initializers.get(kernel_initializer, "kernel_initializer")
+        initializers.get(bias_initializer, "bias_initializer")
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.kernel = self.bias = self._dkernel = self._dbias = None

@@ -334,6 +334,8 @@ class Sequential:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data: expected a tuple (x_val, y_val)")
             val = self._check_data(*validation_data, xname="validation_data[0]", yname="validation_data[1]")
+            if len(val[0]) == 0:
+                raise ValueError("validation_data[0]: expected at least one sample, got 0 rows")
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):
@@ -351,7 +353,8 @@ class Sequential:
         for cb in cbs:
             cb.set_model(self)
             cb.set_params(params)
-        batch_cbs = [cb for cb in cbs if _overrides(cb, "on_train_batch_end")]
+        batch_cbs = [cb for cb in cbs if _overrides(cb, "on_train_batch_end") and cb.needs_batch_logs]
+        begin_cbs = [cb for cb in cbs if _overrides(cb, "on_train_batch_begin")]
         self.stop_training = False
         self.history = history
         for cb in cbs:
@@ -367,6 +370,8 @@ class Sequential:
                 start = step * batch_size
                 stop = min(start + batch_size, n)
                 nb = stop - start
+                for cb in begin_cbs:
+                    cb.on_train_batch_begin(step)
                 ops.gather_rows(X, order, start, stop, self._xbuf)
                 ops.gather_rows(targets, order, start, stop, ybuf)
                 loss, c = self._train_step(ybuf, nb)
@@ -458,6 +463,8 @@ class Sequential:
         if not self.layers:
             raise ValueError("layers: the model has no layers")
         X = as_float_array(x, "x", ndim=2, dtype=self.dtype, n_cols=self.input_dim)
+        if X.shape[1] == 0:
+            raise ValueError(f"x: expected at least one feature column, got shape {X.shape}")
         self.build((None, X.shape[1]))
         chunk = self._chunk(batch_size, len(X))
         out = np.empty((len(X), self.layers[-1].output_dim), self.dtype)

@@ -46,12 +46,7 @@ class Optimizer:
     def build(self, variables: np.ndarray | Sequence[np.ndarray]) -> None:
         """Allocate the state (zeros) for these variables."""
         variables = _as_list(variables)
-        for i, v in enumerate(variables):
-            if not isinstance(v, np.ndarray) or v.dtype not in (np.float32, np.float64):
-                raise TypeError(f"variables[{i}]: expected a float32/float64 ndarray, got "
-                                f"{getattr(v, 'dtype', type(v).__name__)}")
-            if not v.flags.c_contiguous or not v.flags.writeable:
-                raise ValueError(f"variables[{i}]: expected a writable C-contiguous array")
+        _check_variables(variables)
         self._shapes = [(v.shape, v.dtype) for v in variables]
         self._state = [{s: np.zeros(v.size, v.dtype) for s in self._slots()} for v in variables]
         self.iterations = 0
@@ -61,23 +56,25 @@ class Optimizer:
         """Update `variables` in place from `grads` (one step), Keras's argument order.
 
         Builds the state on first use; later calls must pass variables of the same
-        shapes and dtypes.
+        shapes and dtypes. Everything is checked before any state changes.
         """
         grads, variables = _as_list(grads), _as_list(variables)
+        _check_variables(variables)
         if len(grads) != len(variables):
             raise ValueError(f"grads: expected {len(variables)} arrays (one per variable), got {len(grads)}")
-        if self._state is None:
-            self.build(variables)
-        if [(v.shape, v.dtype) for v in variables] != self._shapes:
+        if self._state is not None and [(v.shape, v.dtype) for v in variables] != self._shapes:
             raise ValueError("variables: expected the shapes and dtypes this optimizer was built for "
                              f"{[(s, str(d)) for s, d in self._shapes]}, got "
                              f"{[(v.shape, str(v.dtype)) for v in variables]}")
         for i, (g, v) in enumerate(zip(grads, variables)):
             if not isinstance(g, np.ndarray) or g.shape != v.shape or g.dtype != v.dtype:
+                got = (f"shape {g.shape} and dtype {g.dtype}" if isinstance(g, np.ndarray)
+                       else type(g).__name__)
                 raise ValueError(f"grads[{i}]: expected an array of shape {v.shape} and dtype {v.dtype}, "
-                                 f"got {getattr(g, 'shape', type(g).__name__)}")
-            if not g.flags.c_contiguous:
-                grads[i] = np.ascontiguousarray(g)
+                                 f"got {got}")
+        grads = [np.ascontiguousarray(g) for g in grads]
+        if self._state is None:
+            self.build(variables)
         self._apply_flat(grads, variables)
 
     def _apply_flat(self, grads: list[np.ndarray], variables: list[np.ndarray]) -> None:
@@ -97,6 +94,17 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _check_variables(variables: list[np.ndarray]) -> None:
+    """Variables are updated in place: they must be writable C-contiguous float arrays."""
+    for i, v in enumerate(variables):
+        if not isinstance(v, np.ndarray) or v.dtype not in (np.float32, np.float64):
+            raise TypeError(f"variables[{i}]: expected a float32/float64 ndarray, got "
+                            f"{getattr(v, 'dtype', type(v).__name__)}")
+        if not v.flags.c_contiguous or not v.flags.writeable:
+            raise ValueError(f"variables[{i}]: expected a writable C-contiguous array (updated in place), "
+                             f"got a {'read-only' if not v.flags.writeable else 'non-contiguous'} array")
 
 
 def _check_float(value: Any, name: str, low: float | None = None, high: float | None = None,
