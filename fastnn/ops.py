@@ -25,13 +25,13 @@ mse = _losses.mse
 def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray,
                   n: int, act: int) -> None:
     """out[:n] = act(x[:n] @ w + b)."""
-    _dense.dense_forward(x, w, b, out, n, act, elementwise_threads(n * w.shape[1]))
+    _dense.dense_forward(x, w, b, out, n, act, elementwise_threads(n * w.shape[-1]))
 
 
 def dense_backward(x: np.ndarray, w: np.ndarray, y: np.ndarray, dy: np.ndarray, dw: np.ndarray,
                    db: np.ndarray | None, dx: np.ndarray | None, n: int, act: int) -> None:
     """Gradients of dense_forward; dy is overwritten with the pre-activation gradient."""
-    _dense.dense_backward(x, w, y, dy, dw, db, dx, n, act, elementwise_threads(n * w.shape[1]))
+    _dense.dense_backward(x, w, y, dy, dw, db, dx, n, act, elementwise_threads(n * w.shape[-1]))
 
 
 def sgd_update(params: np.ndarray, grads: np.ndarray, velocity: np.ndarray | None,

@@ -13,6 +13,8 @@ cdef inline int check_array(cnp.ndarray a, str name, int typenum, int ndim,
     min_rows: the first axis must have at least this many entries.
     cols: the second axis must equal this (ignored for 1-D or when < 0).
     """
+    if min_rows < 0:
+        raise ValueError(f"n: expected a row count >= 0, got {min_rows}")
     if cnp.PyArray_NDIM(a) != ndim:
         raise ValueError(f"{name}: expected a {ndim}-D array, got {cnp.PyArray_NDIM(a)}-D")
     if cnp.PyArray_TYPE(a) != typenum:

@@ -128,6 +128,7 @@ def dense_forward(cnp.ndarray x, cnp.ndarray w, object b, cnp.ndarray out,
         bp = cnp.PyArray_DATA(b)
     if act < ACT_LINEAR or act > ACT_SOFTMAX:
         raise ValueError(f"act: unknown activation code {act}")
+    n_threads = max(1, n_threads)
     if t == cnp.NPY_FLOAT32:
         with nogil:
             _dense_forward(<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(w), <float*>bp,
@@ -163,6 +164,7 @@ def dense_backward(cnp.ndarray x, cnp.ndarray w, cnp.ndarray y, cnp.ndarray dy,
         dxp = cnp.PyArray_DATA(dx)
     if act < ACT_LINEAR or act > ACT_SOFTMAX:
         raise ValueError(f"act: unknown activation code {act}")
+    n_threads = max(1, n_threads)
     if t == cnp.NPY_FLOAT32:
         with nogil:
             _dense_backward(<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(w),
