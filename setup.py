@@ -4,6 +4,10 @@ Flags are portable (no -march): -O3, OpenMP, and -fno-math-errno so that sqrt
 and friends vectorize. -ffast-math is avoided on purpose: in a shared object it
 can switch on flush-to-zero for the whole process.
 
+GEMMs go to the OpenBLAS of the scipy-openblas32 wheel (a runtime dependency):
+the extensions link to it, find it through an rpath relative to their own
+location in site-packages, and fastnn._core preloads it for other layouts.
+
 Set FASTNN_DEBUG=1 to build with bounds checking and without optimization.
 """
 import os
@@ -11,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import scipy_openblas32
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -23,7 +28,7 @@ elif sys.platform == "darwin":  # Apple clang needs libomp from elsewhere; build
 else:
     compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
     compile_args += ["-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
-    link_args = ["-fopenmp"]
+    link_args = ["-fopenmp", "-Wl,-rpath,$ORIGIN/../../scipy_openblas32/lib"]
 
 directives = {
     "language_level": 3,
@@ -42,6 +47,8 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
+        library_dirs=[scipy_openblas32.get_lib_dir()],
+        libraries=[scipy_openblas32.get_library()],
     )
     for pyx in sorted(Path("src_c").glob("*.pyx"))
 ]

@@ -1,19 +1,21 @@
-"""Thread count shared by fastnn's OpenMP kernels and the BLAS.
+"""Who owns the cores: one OpenMP team for every parallel region.
 
-Who owns the cores: the BLAS runs the GEMMs with its own threads; fastnn's
-element-wise kernels run serially unless a pass is large enough to pay for a
-thread team (ELEMENTWISE_PARALLEL_MIN elements). Running OpenMP teams between
-multi-threaded BLAS calls on every small pass oversubscribes the cores (both
-runtimes spin-wait), which made a prototype 30-100x slower.
+fastnn's GEMMs go to its own BLAS (the OpenBLAS of the scipy-openblas32 wheel),
+kept at one thread; fastnn splits each large GEMM itself across an OpenMP team
+(src_c/_blas.pxd: gemm_par), and element-wise passes and optimizer updates use
+the same team. Two pools on the same cores (OpenBLAS's pthreads and OpenMP's,
+both spin-waiting after their work) made a prototype's training steps 30-100x
+slower, and running the element-wise passes serially instead cost W3
+(784-2048-2048-10) ~10% of its step. numpy's and SciPy's BLAS keep their settings.
 """
 from __future__ import annotations
 
 import os
 
-# Below this many elements an element-wise pass runs on one thread.
-ELEMENTWISE_PARALLEL_MIN = 1 << 20
+from fastnn._core import batch as _batch
 
 _num_threads: int | None = None
+_batch.set_blas_threads(1)
 
 
 def _usable_cores() -> int:
@@ -24,7 +26,7 @@ def _usable_cores() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Set the threads used by fastnn's kernels and by the BLAS (GEMMs).
+    """Set the threads used by fastnn's kernels, GEMMs included.
 
     Parameters
     ----------
@@ -34,11 +36,6 @@ def set_num_threads(n: int) -> None:
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n: expected an integer >= 1, got {n!r}")
-    from threadpoolctl import threadpool_limits
-
-    import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS so that threadpoolctl sees it)
-
-    threadpool_limits(limits=n, user_api="blas")
     _num_threads = n
 
 
@@ -47,8 +44,6 @@ def get_num_threads() -> int:
     return _num_threads if _num_threads is not None else _usable_cores()
 
 
-def elementwise_threads(n_elements: int) -> int:
-    """Threads for an element-wise pass over n_elements (1 below the threshold)."""
-    if n_elements < ELEMENTWISE_PARALLEL_MIN:
-        return 1
+def kernel_threads() -> int:
+    """Threads to pass to a kernel (the OpenMP team size)."""
     return get_num_threads()

@@ -14,7 +14,7 @@ from libc.string cimport memset
 
 from _activations cimport ACT_LINEAR, ACT_SOFTMAX, act_forward_row, act_backward_row
 from _arrays cimport check_array, float_type
-from _blas cimport gemm_rm
+from _blas cimport gemm_par
 
 cnp.import_array()
 
@@ -23,6 +23,9 @@ cnp.import_array()
 # same bit for bit whatever the thread count.
 cdef enum:
     COL_BLOCK = 64
+    # Element-wise passes smaller than this run on the calling thread (measured:
+    # below ~16k elements the fork/join of the team costs more than it saves).
+    ELEM_PARALLEL_MIN = 1 << 14
 
 
 cdef void bias_act_forward(floating* z, const floating* b, Py_ssize_t n, Py_ssize_t units,
@@ -30,7 +33,7 @@ cdef void bias_act_forward(floating* z, const floating* b, Py_ssize_t n, Py_ssiz
     """z[i, :] := act(z[i, :] + b) for the first n rows (b may be NULL)."""
     cdef Py_ssize_t i, j
     cdef floating* row
-    if n_threads > 1:
+    if n_threads > 1 and n * units >= ELEM_PARALLEL_MIN:
         for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
             row = z + i * units
             if b != NULL:
@@ -61,7 +64,7 @@ cdef void act_bias_backward(floating* d, const floating* y, floating* db, Py_ssi
                 db[j] += d[i * units + j]
         return
     n_blocks = (units + COL_BLOCK - 1) // COL_BLOCK
-    if n_threads > 1 and n_blocks > 1:
+    if n_threads > 1 and n_blocks > 1 and n * units >= ELEM_PARALLEL_MIN:
         for c in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
             col_block_backward(d, y, db, n, units, act, c * COL_BLOCK,
                                min((c + 1) * COL_BLOCK, units))
@@ -85,7 +88,7 @@ cdef inline void col_block_backward(floating* d, const floating* y, floating* db
 
 cdef void _dense_forward(const floating* x, const floating* w, const floating* b, floating* out,
                          int n, int n_in, int units, int act, int n_threads) noexcept nogil:
-    gemm_rm(False, False, n, units, n_in, 1, x, n_in, w, units, 0, out, units)
+    gemm_par(False, False, n, units, n_in, 1, x, n_in, w, units, 0, out, units, n_threads)
     if b != NULL or act != ACT_LINEAR:
         bias_act_forward(out, b, n, units, act, n_threads)
 
@@ -98,9 +101,9 @@ cdef void _dense_backward(const floating* x, const floating* w, const floating* 
     if n == 0:
         memset(dw, 0, <size_t>n_in * units * sizeof(floating))
     else:
-        gemm_rm(True, False, n_in, units, n, 1, x, n_in, dy, units, 0, dw, units)
+        gemm_par(True, False, n_in, units, n, 1, x, n_in, dy, units, 0, dw, units, n_threads)
     if dx != NULL:
-        gemm_rm(False, True, n, n_in, units, 1, dy, units, w, units, 0, dx, n_in)
+        gemm_par(False, True, n, n_in, units, 1, dy, units, w, units, 0, dx, n_in, n_threads)
 
 
 def dense_forward(cnp.ndarray x, cnp.ndarray w, object b, cnp.ndarray out,
@@ -115,7 +118,8 @@ def dense_forward(cnp.ndarray x, cnp.ndarray w, object b, cnp.ndarray out,
     out : (>= n, units), written
     n : rows to process
     act : activation code (fastnn.activations)
-    n_threads : threads for the bias/activation pass (the GEMM uses the BLAS's)
+    n_threads : OpenMP threads for the GEMM (split, see _blas.gemm_par) and the
+        bias/activation pass; large enough work only
     """
     cdef int t = float_type(w, "w")
     check_array(w, "w", t, 2, 0, -1, False)

@@ -26,9 +26,10 @@ cdef extern from "_optim_simd.h" nogil:
                         int nesterov)
 
 # Elements per thread chunk: big enough that a chunk streams well, small enough
-# to balance two threads on the arenas of the workload shapes.
+# to balance two threads on the arenas of the workload shapes (an arena smaller
+# than one chunk is updated by the calling thread alone).
 cdef enum:
-    CHUNK = 1 << 16
+    CHUNK = 1 << 14
 
 
 cdef void _sgd(floating* p, const floating* g, floating* buf, Py_ssize_t n, floating lr,

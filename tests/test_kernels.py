@@ -887,20 +887,25 @@ def test_adam_threads_bit_identical(dtype):
         assert same_bits(one, two)
 
 
-def test_ops_threaded_path_matches_serial(monkeypatch):
-    # The fastnn.ops wrappers switch to get_num_threads() above a size threshold:
-    # force the threaded path on a small problem and compare with the serial one.
+@pytest.mark.parametrize("act", ["sigmoid", "relu"])
+def test_ops_threaded_path_matches_serial(monkeypatch, act):
+    # With 2 threads the wrappers split the GEMM across the OpenMP team and run the
+    # bias/activation pass in parallel (sizes above the kernels' thresholds);
+    # each output element is still computed by one thread in the same order.
     import fastnn._threads as threads_mod
     rng = np.random.default_rng(21)
-    x, w, b = dense_inputs(rng, 130, 20, 150, np.float32)
-    serial = np.empty((130, 150), np.float32)
-    ops.dense_forward(x, w, b, serial, 130, ACT["sigmoid"])
-    monkeypatch.setattr(threads_mod, "ELEMENTWISE_PARALLEL_MIN", 1)
-    monkeypatch.setattr(threads_mod, "_num_threads", 2)
-    assert threads_mod.elementwise_threads(130 * 150) == 2
-    threaded = np.empty((130, 150), np.float32)
-    ops.dense_forward(x, w, b, threaded, 130, ACT["sigmoid"])
-    assert same_bits(serial, threaded)
+    x, w, b = dense_inputs(rng, 130, 300, 150, np.float32)
+    dy = rng.standard_normal((130, 150)).astype(np.float32)
+    results = []
+    for n_threads in (1, 2):
+        monkeypatch.setattr(threads_mod, "_num_threads", n_threads)
+        out = np.empty((130, 150), np.float32)
+        ops.dense_forward(x, w, b, out, 130, ACT[act])
+        d, dw, db, dx = dy.copy(), np.empty_like(w), np.empty_like(b), np.empty_like(x)
+        ops.dense_backward(x, w, out, d, dw, db, dx, 130, ACT[act])
+        results.append((out, dw, db, dx))
+    for serial, threaded in zip(*results):
+        assert same_bits(serial, threaded)
 
 
 # =========================================================================================
