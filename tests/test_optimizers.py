@@ -406,7 +406,7 @@ def test_optimizer_pass_flushes_subnormal_moments_and_restores_fpu_mode():
     # subnormal range; the update loop runs with flush-to-zero (subnormal
     # arithmetic is ~100x slower) and must restore the caller's FPU mode.
     tiny = np.finfo(np.float32).tiny
-    opt = Adam(learning_rate=1e-3)
+    opt = fastnn.optimizers.Adam(learning_rate=1e-3)
     p = np.ones(40_000, np.float32)
     g = np.zeros_like(p)
     opt.apply(g, p)
