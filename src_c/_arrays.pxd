@@ -46,3 +46,14 @@ cdef inline Py_ssize_t first_bad_label(const cnp.int64_t* labels, Py_ssize_t n,
         if labels[i] < 0 or labels[i] >= k:
             return i
     return -1
+
+
+cdef inline void* data_or_null(object a, str name, int typenum, int ndim, Py_ssize_t min_rows,
+                               Py_ssize_t cols, bint writable) except? NULL:
+    """Data pointer of an optional array argument (NULL for None), after check_array."""
+    if a is None:
+        return NULL
+    if not isinstance(a, cnp.ndarray):
+        raise ValueError(f"{name}: expected an ndarray or None, got {type(a).__name__}")
+    check_array(a, name, typenum, ndim, min_rows, cols, writable)
+    return cnp.PyArray_DATA(a)

@@ -13,7 +13,7 @@ from cython.parallel cimport prange
 from libc.string cimport memset
 
 from _activations cimport ACT_LINEAR, ACT_SOFTMAX, act_forward_row, act_backward_row
-from _arrays cimport check_array, float_type
+from _arrays cimport check_array, data_or_null, float_type
 from _blas cimport gemm_par
 
 cnp.import_array()
@@ -126,10 +126,7 @@ def dense_forward(cnp.ndarray x, cnp.ndarray w, object b, cnp.ndarray out,
     cdef Py_ssize_t n_in = w.shape[0], units = w.shape[1]
     check_array(x, "x", t, 2, n, n_in, False)
     check_array(out, "out", t, 2, n, units, True)
-    cdef void* bp = NULL
-    if b is not None:
-        check_array(b, "b", t, 1, units, -1, False)
-        bp = cnp.PyArray_DATA(b)
+    cdef void* bp = data_or_null(b, "b", t, 1, units, -1, False)
     if act < ACT_LINEAR or act > ACT_SOFTMAX:
         raise ValueError(f"act: unknown activation code {act}")
     n_threads = max(1, n_threads)
@@ -158,14 +155,8 @@ def dense_backward(cnp.ndarray x, cnp.ndarray w, cnp.ndarray y, cnp.ndarray dy,
     check_array(y, "y", t, 2, n, units, False)
     check_array(dy, "dy", t, 2, n, units, True)
     check_array(dw, "dw", t, 2, n_in, units, True)
-    cdef void* dbp = NULL
-    cdef void* dxp = NULL
-    if db is not None:
-        check_array(db, "db", t, 1, units, -1, True)
-        dbp = cnp.PyArray_DATA(db)
-    if dx is not None:
-        check_array(dx, "dx", t, 2, n, n_in, True)
-        dxp = cnp.PyArray_DATA(dx)
+    cdef void* dbp = data_or_null(db, "db", t, 1, units, -1, True)
+    cdef void* dxp = data_or_null(dx, "dx", t, 2, n, n_in, True)
     if act < ACT_LINEAR or act > ACT_SOFTMAX:
         raise ValueError(f"act: unknown activation code {act}")
     n_threads = max(1, n_threads)

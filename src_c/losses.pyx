@@ -10,7 +10,7 @@ cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport log
 
-from _arrays cimport check_array, first_bad_label, float_type
+from _arrays cimport check_array, data_or_null, first_bad_label, float_type
 from _math cimport fexp
 
 cnp.import_array()
@@ -131,10 +131,7 @@ def softmax_xent_sparse(cnp.ndarray logits, cnp.ndarray labels, object grad, Py_
         bad = first_bad_label(lab, n, k)
     if bad >= 0:
         raise ValueError(f"labels: expected integers in [0, {k}), got {lab[bad]} at index {bad}")
-    cdef void* gp = NULL
-    if grad is not None:
-        check_array(grad, "grad", t, 2, n, k, True)
-        gp = cnp.PyArray_DATA(grad)
+    cdef void* gp = data_or_null(grad, "grad", t, 2, n, k, True)
     cdef double total
     if t == cnp.NPY_FLOAT32:
         with nogil:
@@ -160,10 +157,7 @@ def softmax_xent_dense(cnp.ndarray logits, cnp.ndarray targets, object grad, Py_
     if k == 0:
         raise ValueError("logits: expected at least one class column")
     check_array(targets, "targets", t, 2, n, k, False)
-    cdef void* gp = NULL
-    if grad is not None:
-        check_array(grad, "grad", t, 2, n, k, True)
-        gp = cnp.PyArray_DATA(grad)
+    cdef void* gp = data_or_null(grad, "grad", t, 2, n, k, True)
     cdef double total
     if t == cnp.NPY_FLOAT32:
         with nogil:
@@ -183,10 +177,7 @@ def mse(cnp.ndarray pred, cnp.ndarray targets, object grad, Py_ssize_t n, double
     check_array(pred, "pred", t, 2, n, -1, False)
     cdef Py_ssize_t k = pred.shape[1]
     check_array(targets, "targets", t, 2, n, k, False)
-    cdef void* gp = NULL
-    if grad is not None:
-        check_array(grad, "grad", t, 2, n, k, True)
-        gp = cnp.PyArray_DATA(grad)
+    cdef void* gp = data_or_null(grad, "grad", t, 2, n, k, True)
     cdef double total
     if t == cnp.NPY_FLOAT32:
         with nogil:

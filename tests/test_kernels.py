@@ -809,8 +809,10 @@ def test_core_optimizer_kernels_refuse_negative_thread_count(kernel):
     package_root = os.path.dirname(os.path.dirname(fastnn.__file__))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [package_root] + [q for q in [os.environ.get("PYTHONPATH")] if q]))
+    # cwd: `python -c` puts the current folder first on sys.path; from the repository
+    # root that would import the unbuilt source tree instead of the installed package.
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       env=env)
+                       env=env, cwd=package_root)
     assert r.returncode == 0, f"process died (rc {r.returncode}): {r.stderr.strip()[-300:]}"
     assert "REFUSED" in r.stdout or "ACCEPTED [-0.1 -0.1]" in r.stdout, r.stdout
 

@@ -189,16 +189,20 @@ class Sequential:
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Set all parameters from a list shaped like get_weights() (checked before any copy)."""
         self._require_built("set_weights")
-        weights = list(weights)
-        if len(weights) != len(self._param_views):
-            raise ValueError(f"weights: expected {len(self._param_views)} arrays, got {len(weights)}")
+        self._copy_into(weights, self._param_views, "weights")
+
+    def _copy_into(self, arrays: Sequence[Any], views: list[np.ndarray], name: str) -> None:
+        """Copy a list of arrays into arena views, all checked before the first copy."""
+        arrays = list(arrays)
+        if len(arrays) != len(views):
+            raise ValueError(f"{name}: expected {len(views)} arrays, got {len(arrays)}")
         checked = []
-        for i, (w, view) in enumerate(zip(weights, self._param_views)):
-            arr = as_float_array(w, f"weights[{i}]", ndim=view.ndim, dtype=self.dtype)
+        for i, (a, view) in enumerate(zip(arrays, views)):
+            arr = as_float_array(a, f"{name}[{i}]", ndim=view.ndim, dtype=self.dtype)
             if arr.shape != view.shape:
-                raise ValueError(f"weights[{i}]: expected shape {view.shape}, got {arr.shape}")
+                raise ValueError(f"{name}[{i}]: expected shape {view.shape}, got {arr.shape}")
             checked.append(arr)
-        for arr, view in zip(checked, self._param_views):
+        for arr, view in zip(checked, views):
             view[...] = arr
 
     # -- compile -----------------------------------------------------------------------------
@@ -425,17 +429,9 @@ class Sequential:
         self._require_compiled("apply_gradients")
         self._require_built("apply_gradients")
         grads = list(grads)
-        if len(grads) != len(self._grad_views):
-            raise ValueError(f"grads: expected {len(self._grad_views)} arrays, got {len(grads)}")
-        if not all(g is v for g, v in zip(grads, self._grad_views)):
-            checked = []
-            for i, (g, view) in enumerate(zip(grads, self._grad_views)):
-                arr = as_float_array(g, f"grads[{i}]", ndim=view.ndim, dtype=self.dtype)
-                if arr.shape != view.shape:
-                    raise ValueError(f"grads[{i}]: expected shape {view.shape}, got {arr.shape}")
-                checked.append(arr)
-            for arr, view in zip(checked, self._grad_views):
-                view[...] = arr
+        # The views compute_gradients returned are the arena itself: nothing to copy.
+        if len(grads) != len(self._grad_views) or not all(g is v for g, v in zip(grads, self._grad_views)):
+            self._copy_into(grads, self._grad_views, "grads")
         self._apply_arena()
 
     def _batch_loss_and_grads(self, x: Any, y: Any, what: str) -> tuple[float, int, int]:
