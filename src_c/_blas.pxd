@@ -40,10 +40,15 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int m, int n, int k,
         dgemm(&ta, &tb, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc)
 
 
-# Below this many multiply-adds a GEMM runs in one call on the calling thread:
-# splitting a tiny product costs more in thread hand-off than it saves.
+# Below this many multiply-adds, or with fewer than SPLIT_MIN_ROWS rows (small
+# batches: the latency path of predict), a GEMM runs in one call on the calling
+# thread. Measured here: a parallel region that has to wake a sleeping OpenMP
+# worker (after ~1 ms idle) cost 1-8 ms in this VM, so sporadic small calls must
+# not depend on a second thread; training steps run back to back and keep the
+# team awake. W1's GEMMs (3.2M multiply-adds) still split: 64 -> 45 us.
 cdef enum:
-    GEMM_SPLIT_MIN = 1 << 17
+    GEMM_SPLIT_MIN = 1 << 20
+    SPLIT_MIN_ROWS = 8
 
 
 cdef inline void gemm_par(bint trans_a, bint trans_b, int m, int n, int k,
@@ -60,7 +65,7 @@ cdef inline void gemm_par(bint trans_a, bint trans_b, int m, int n, int k,
     thread count.
     """
     cdef int t, lo, hi, step
-    if n_threads <= 1 or <double>m * n * k < GEMM_SPLIT_MIN:
+    if n_threads <= 1 or <double>m * n * k < GEMM_SPLIT_MIN or m < SPLIT_MIN_ROWS:
         gemm_rm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return
     if m >= n:

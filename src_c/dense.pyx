@@ -23,9 +23,9 @@ cnp.import_array()
 # same bit for bit whatever the thread count.
 cdef enum:
     COL_BLOCK = 64
-    # Element-wise passes smaller than this run on the calling thread (measured:
-    # below ~16k elements the fork/join of the team costs more than it saves).
-    ELEM_PARALLEL_MIN = 1 << 14
+    # Element-wise passes smaller than this run on the calling thread: below
+    # ~32k elements (~10 us of work) the team's fork/join costs about what it saves.
+    ELEM_PARALLEL_MIN = 1 << 15
 
 
 cdef void bias_act_forward(floating* z, const floating* b, Py_ssize_t n, Py_ssize_t units,
