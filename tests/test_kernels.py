@@ -896,15 +896,15 @@ def test_ops_threaded_path_matches_serial(monkeypatch, act):
     # each output element is still computed by one thread in the same order.
     import fastnn._threads as threads_mod
     rng = np.random.default_rng(21)
-    x, w, b = dense_inputs(rng, 130, 300, 150, np.float32)
-    dy = rng.standard_normal((130, 150)).astype(np.float32)
+    x, w, b = dense_inputs(rng, 260, 300, 150, np.float32)
+    dy = rng.standard_normal((260, 150)).astype(np.float32)
     results = []
     for n_threads in (1, 2):
         monkeypatch.setattr(threads_mod, "_num_threads", n_threads)
-        out = np.empty((130, 150), np.float32)
-        ops.dense_forward(x, w, b, out, 130, ACT[act])
+        out = np.empty((260, 150), np.float32)
+        ops.dense_forward(x, w, b, out, 260, ACT[act])
         d, dw, db, dx = dy.copy(), np.empty_like(w), np.empty_like(b), np.empty_like(x)
-        ops.dense_backward(x, w, out, d, dw, db, dx, 130, ACT[act])
+        ops.dense_backward(x, w, out, d, dw, db, dx, 260, ACT[act])
         results.append((out, dw, db, dx))
     for serial, threaded in zip(*results):
         assert same_bits(serial, threaded)

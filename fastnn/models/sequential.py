@@ -63,6 +63,7 @@ class Sequential:
         self.seed = seed
         self.name = name or "sequential"
         self._layers: list[Layer] = []
+        self._stack: list[Layer] = []
         self.built = False
         self.optimizer = self.loss = None
         self.metrics: list[str] = []
@@ -81,7 +82,7 @@ class Sequential:
     @property
     def layers(self) -> list[Layer]:
         """The layers (without the Input placeholder)."""
-        return [l for l in self._layers if not isinstance(l, Input)]
+        return self._stack
 
     def add(self, layer: Layer) -> None:
         """Append a layer (before the model is built)."""
@@ -94,6 +95,8 @@ class Sequential:
         if any(l is layer for l in self._layers):
             raise ValueError(f"layer: {layer.name!r} is already in this model")
         self._layers.append(layer)
+        # Cached: the training loop walks this list every step.
+        self._stack = [l for l in self._layers if not isinstance(l, Input)]
 
     @property
     def input_dim(self) -> int | None:
@@ -437,7 +440,7 @@ class Sequential:
     def _batch_loss_and_grads(self, x: Any, y: Any, what: str) -> tuple[float, int, int]:
         """Validate one batch, copy it into the batch buffers, run forward and backward."""
         self._require_compiled(what)
-        X, targets = self._check_batch(x, y)
+        X, targets = self._check_data(x, y)
         n = len(X)
         if n == 0:
             raise ValueError("x: expected at least one sample, got 0 rows")
@@ -448,10 +451,6 @@ class Sequential:
         ybuf[:n] = targets
         loss, correct = self._loss_and_grads(ybuf, n)
         return loss, correct, n
-
-    def _check_batch(self, x: Any, y: Any):
-        """Like _check_data, without copies for arrays already in the model's dtype and layout."""
-        return self._check_data(x, y)
 
     # -- inference ---------------------------------------------------------------------------
     def predict(self, x: Any, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
