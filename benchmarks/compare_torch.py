@@ -64,7 +64,7 @@ def torch_epoch(net, opt, X, y, batch_size, gen):
         loss = loss_fn(net(xb), yb)
         loss.backward()
         opt.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def run(name, threads, windows, fused):
