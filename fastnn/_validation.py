@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from fastnn.ops import all_finite
+from fastnn.ops import all_finite, check_labels
 
 
 def check_int(value: Any, name: str, minimum: int = 1) -> int:
@@ -62,11 +62,13 @@ def as_labels(y: Any, name: str, n_classes: int) -> np.ndarray:
             raise ValueError(f"{name}: expected finite class labels, got {arr[~np.isfinite(arr)][0]}")
         if (arr != np.round(arr)).any():
             raise ValueError(f"{name}: expected integer class labels, got {arr[arr != np.round(arr)][0]}")
+        if arr.size and (arr.min() < 0 or arr.max() >= n_classes):  # before a cast could wrap
+            bad = arr.min() if arr.min() < 0 else arr.max()
+            raise ValueError(f"{name}: expected class labels in [0, {n_classes}), got {bad}")
     elif arr.dtype.kind not in "iub":
         raise TypeError(f"{name}: expected integer class labels, got dtype {arr.dtype}")
-    if arr.size:
-        lo, hi = arr.min(), arr.max()
-        if lo < 0 or hi >= n_classes:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"{name}: expected class labels in [0, {n_classes}), got {bad}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    labels = np.ascontiguousarray(arr, dtype=np.int64)
+    bad = check_labels(labels, n_classes)
+    if bad >= 0:
+        raise ValueError(f"{name}: expected class labels in [0, {n_classes}), got {arr[bad]} at index {bad}")
+    return labels

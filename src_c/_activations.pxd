@@ -5,7 +5,7 @@
 # terms of the activation's output y (and the incoming gradient), which is what
 # the dense layer keeps from its forward pass.
 from cython cimport floating
-from _math cimport fexp, ftanh, flog
+from _math cimport fexp, ftanh
 
 cdef enum:
     ACT_LINEAR = 0

@@ -1,7 +1,7 @@
 # Header-only scalar math in the precision of the fused type: float32 code must
 # call expf/logf/tanhf, not the double versions (2x slower, and not vectorized).
 from cython cimport floating
-from libc.math cimport exp, expf, log, logf, tanh, tanhf, sqrt, sqrtf, fabs, fabsf
+from libc.math cimport exp, expf, tanh, tanhf
 
 
 cdef inline floating fexp(floating x) noexcept nogil:
@@ -11,22 +11,9 @@ cdef inline floating fexp(floating x) noexcept nogil:
         return exp(x)
 
 
-cdef inline floating flog(floating x) noexcept nogil:
-    if floating is float:
-        return logf(x)
-    else:
-        return log(x)
-
-
 cdef inline floating ftanh(floating x) noexcept nogil:
     if floating is float:
         return tanhf(x)
     else:
         return tanh(x)
 
-
-cdef inline floating fsqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)

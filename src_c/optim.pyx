@@ -70,7 +70,7 @@ def sgd_update(cnp.ndarray params, cnp.ndarray grads, object velocity, double le
                double momentum, bint nesterov, int n_threads=1):
     """In-place SGD step over a flat arena; velocity is None when momentum == 0."""
     cdef int t = float_type(params, "params")
-    _same_layout(params, params, "params", t)
+    check_array(params, "params", t, 1, 0, -1, True)
     _same_layout(grads, params, "grads", t)
     cdef void* bp = NULL
     if velocity is not None:
@@ -93,7 +93,7 @@ def adam_update(cnp.ndarray params, cnp.ndarray grads, cnp.ndarray m, cnp.ndarra
                 long step, int n_threads=1):
     """In-place Adam step number `step` (1-based) over a flat arena (torch's rule)."""
     cdef int t = float_type(params, "params")
-    _same_layout(params, params, "params", t)
+    check_array(params, "params", t, 1, 0, -1, True)
     _same_layout(grads, params, "grads", t)
     _same_layout(m, params, "m", t)
     _same_layout(v, params, "v", t)
