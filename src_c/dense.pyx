@@ -18,11 +18,7 @@ from _blas cimport gemm_par
 
 cnp.import_array()
 
-# Columns handled by one thread in the backward pass. Splitting the bias
-# gradient by columns keeps each column's sum in row order: the result is the
-# same bit for bit whatever the thread count.
 cdef enum:
-    COL_BLOCK = 64
     # Element-wise passes smaller than this run on the calling thread: below
     # ~32k elements (~10 us of work) the team's fork/join costs about what it saves.
     ELEM_PARALLEL_MIN = 1 << 15
@@ -52,7 +48,7 @@ cdef void bias_act_forward(floating* z, const floating* b, Py_ssize_t n, Py_ssiz
 cdef void act_bias_backward(floating* d, const floating* y, floating* db, Py_ssize_t n,
                             Py_ssize_t units, int act, int n_threads) noexcept nogil:
     """d := d * act'(y) in place, and db := column sums of d (db may be NULL)."""
-    cdef Py_ssize_t i, j, c, c0, c1, n_blocks
+    cdef Py_ssize_t i, j, t, c0, c1, step
     if act == ACT_SOFTMAX:  # row-wise Jacobian: rows are independent, columns are not
         for i in range(n):
             act_backward_row(act, d + i * units, y + i * units, units)
@@ -63,11 +59,18 @@ cdef void act_bias_backward(floating* d, const floating* y, floating* db, Py_ssi
             for j in range(units):
                 db[j] += d[i * units + j]
         return
-    n_blocks = (units + COL_BLOCK - 1) // COL_BLOCK
-    if n_threads > 1 and n_blocks > 1 and n * units >= ELEM_PARALLEL_MIN:
-        for c in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
-            col_block_backward(d, y, db, n, units, act, c * COL_BLOCK,
-                               min((c + 1) * COL_BLOCK, units))
+    # Threads split the columns into one contiguous range each (a multiple of 16
+    # wide): each column's bias-gradient sum stays in row order, so the result is
+    # the same bit for bit whatever the thread count, and every thread streams
+    # long contiguous row segments (64-column blocks, measured: 3x slower, as each
+    # row of a 2048-wide layer then lands on a new page).
+    step = ((units + n_threads - 1) // n_threads + 15) // 16 * 16
+    if n_threads > 1 and units > 16 and n * units >= ELEM_PARALLEL_MIN:
+        for t in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
+            c0 = t * step
+            c1 = min(c0 + step, units)
+            if c1 > c0:
+                col_block_backward(d, y, db, n, units, act, c0, c1)
     else:
         col_block_backward(d, y, db, n, units, act, 0, units)
 
