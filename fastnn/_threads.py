@@ -1,7 +1,7 @@
 """Who owns the cores: one OpenMP team for every parallel region.
 
 fastnn's GEMMs go to its own BLAS (the OpenBLAS of the scipy-openblas32 wheel),
-kept at one thread; fastnn splits each large GEMM itself across an OpenMP team
+kept at one thread (fastnn.ops pins it on import); fastnn splits each large GEMM itself across an OpenMP team
 (src_c/_blas.pxd: gemm_par), and element-wise passes and optimizer updates use
 the same team. Two pools on the same cores (OpenBLAS's pthreads and OpenMP's,
 both spin-waiting after their work) made a prototype's training steps 30-100x
@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import os
 
-from fastnn._core import batch as _batch
-
 _num_threads: int | None = None
-_batch.set_blas_threads(1)
 
 
 def _usable_cores() -> int:
@@ -43,7 +40,3 @@ def get_num_threads() -> int:
     """Threads used by fastnn's kernels (default: the usable cores)."""
     return _num_threads if _num_threads is not None else _usable_cores()
 
-
-def kernel_threads() -> int:
-    """Threads to pass to a kernel (the OpenMP team size)."""
-    return get_num_threads()

@@ -16,7 +16,10 @@ def check_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _asarray(x: Any, name: str) -> np.ndarray:
+def as_ndarray(x: Any, name: str) -> np.ndarray:
+    """x itself if it is an ndarray, else np.asarray(x) with an error that names the argument."""
+    if isinstance(x, np.ndarray):
+        return x
     try:
         return np.asarray(x)
     except (ValueError, TypeError) as exc:  # ragged nested lists and the like
@@ -30,7 +33,7 @@ def as_float_array(x: Any, name: str, ndim: int, dtype: np.dtype | None = None,
 
     Copies only when the layout or dtype requires it.
     """
-    arr = x if isinstance(x, np.ndarray) else _asarray(x, name)
+    arr = as_ndarray(x, name)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name}: expected numeric values, got dtype {arr.dtype}")
     if arr.ndim != ndim:
@@ -52,7 +55,7 @@ def as_labels(y: Any, name: str, n_classes: int) -> np.ndarray:
 
     Accepts (n,) or (n, 1); floats are accepted when they hold whole numbers.
     """
-    arr = y if isinstance(y, np.ndarray) else _asarray(y, name)
+    arr = as_ndarray(y, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from fastnn import ops
-from fastnn._validation import _asarray, as_float_array, as_labels
+from fastnn._validation import as_float_array, as_labels, as_ndarray
 
 
 class Loss:
@@ -70,7 +70,7 @@ class SoftmaxCrossEntropy(Loss):
     counts_correct = True
 
     def check_targets(self, y, n_outputs, dtype, name="y"):
-        y_arr = y if isinstance(y, np.ndarray) else _asarray(y, name)
+        y_arr = as_ndarray(y, name)
         if y_arr.ndim == 2 and y_arr.shape[1] != 1:
             if y_arr.shape[1] != n_outputs:
                 raise ValueError(f"{name}: expected one-hot rows of {n_outputs} classes, "
@@ -103,7 +103,7 @@ class MeanSquaredError(Loss):
     name = "mean_squared_error"
 
     def check_targets(self, y, n_outputs, dtype, name="y"):
-        y_arr = y if isinstance(y, np.ndarray) else _asarray(y, name)
+        y_arr = as_ndarray(y, name)
         if y_arr.ndim == 1 and n_outputs == 1:
             y_arr = y_arr.reshape(-1, 1)
         y_arr = as_float_array(y_arr, name, ndim=2, dtype=dtype)

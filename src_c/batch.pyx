@@ -4,7 +4,7 @@ cimport numpy as cnp
 from libc.string cimport memcpy
 
 from _arrays cimport check_array, first_bad_label, float_type
-from _blas cimport openblas_get_num_threads, openblas_set_num_threads
+from _blas cimport openblas_set_num_threads
 
 cnp.import_array()
 
@@ -72,7 +72,3 @@ def check_labels(cnp.ndarray labels, Py_ssize_t n_classes):
 def set_blas_threads(int n):
     """Threads of fastnn's own BLAS (fastnn keeps it at 1: it splits GEMMs itself)."""
     openblas_set_num_threads(max(1, n))
-
-
-def get_blas_threads():
-    return openblas_get_num_threads()

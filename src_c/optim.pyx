@@ -77,7 +77,7 @@ def sgd_update(cnp.ndarray params, cnp.ndarray grads, object velocity, double le
         _same_layout(velocity, params, "velocity", t)
         bp = cnp.PyArray_DATA(velocity)
     cdef Py_ssize_t n = params.shape[0]
-    n_threads = max(1, n_threads)
+    n_threads = max(1, min(n_threads, (n + CHUNK - 1) // CHUNK))
     if t == cnp.NPY_FLOAT32:
         with nogil:
             _sgd(<float*>cnp.PyArray_DATA(params), <float*>cnp.PyArray_DATA(grads), <float*>bp, n,
@@ -104,7 +104,7 @@ def adam_update(cnp.ndarray params, cnp.ndarray grads, cnp.ndarray m, cnp.ndarra
     cdef double step_size = learning_rate / bc1
     cdef double bc2_sqrt = sqrt(bc2)
     cdef Py_ssize_t n = params.shape[0]
-    n_threads = max(1, n_threads)
+    n_threads = max(1, min(n_threads, (n + CHUNK - 1) // CHUNK))
     if t == cnp.NPY_FLOAT32:
         with nogil:
             _adam(<float*>cnp.PyArray_DATA(params), <float*>cnp.PyArray_DATA(grads),

@@ -293,13 +293,18 @@ class Sequential:
         if not self.compiled:
             raise ValueError(f"model: call compile(optimizer=..., loss=...) before {what}()")
 
-    def _check_data(self, x: Any, y: Any, xname: str = "x", yname: str = "y"):
-        """Validated (X, targets) in the model dtype; builds nothing."""
+    def _check_x(self, x: Any, xname: str = "x") -> np.ndarray:
+        """Validated feature matrix in the model dtype; builds nothing."""
         if not self.layers:
             raise ValueError("layers: the model has no layers")
         X = as_float_array(x, xname, ndim=2, dtype=self.dtype, n_cols=self.input_dim)
         if X.shape[1] == 0:
             raise ValueError(f"{xname}: expected at least one feature column, got shape {X.shape}")
+        return X
+
+    def _check_data(self, x: Any, y: Any, xname: str = "x", yname: str = "y"):
+        """Validated (X, targets) in the model dtype; builds nothing."""
+        X = self._check_x(x, xname)
         targets = self.loss.check_targets(y, self._output_dim(X.shape[1]), self.dtype, yname)
         if len(targets) != len(X):
             raise ValueError(f"{yname}: has {len(targets)} rows but {xname} has {len(X)}")
@@ -455,11 +460,7 @@ class Sequential:
     # -- inference ---------------------------------------------------------------------------
     def predict(self, x: Any, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
         """Outputs for x: class probabilities for a cross-entropy model, raw values otherwise."""
-        if not self.layers:
-            raise ValueError("layers: the model has no layers")
-        X = as_float_array(x, "x", ndim=2, dtype=self.dtype, n_cols=self.input_dim)
-        if X.shape[1] == 0:
-            raise ValueError(f"x: expected at least one feature column, got shape {X.shape}")
+        X = self._check_x(x)
         self.build((None, X.shape[1]))
         chunk = self._chunk(batch_size, len(X))
         out = np.empty((len(X), self.layers[-1].output_dim), self.dtype)
