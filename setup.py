@@ -8,7 +8,8 @@ GEMMs go to the OpenBLAS of the scipy-openblas32 wheel (a runtime dependency):
 the extensions link to it, find it through an rpath relative to their own
 location in site-packages, and fastnn._core preloads it for other layouts.
 
-Set FASTNN_DEBUG=1 to build with bounds checking and without optimization.
+Set FASTNN_DEBUG=1 to build with bounds checking and without optimization, and
+FASTNN_BUILD_ONLY=dense,losses to (re)build only those modules during development.
 """
 import os
 import sys
@@ -20,6 +21,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("FASTNN_DEBUG", "") not in ("", "0")
+ONLY = {m for m in os.environ.get("FASTNN_BUILD_ONLY", "").split(",") if m}
 
 if sys.platform == "win32":
     compile_args, link_args = ["/O2", "/openmp"], []
@@ -51,6 +53,7 @@ extensions = [
         libraries=[scipy_openblas32.get_library()],
     )
     for pyx in sorted(Path("src_c").glob("*.pyx"))
+    if not ONLY or pyx.stem in ONLY
 ]
 
 setup(
