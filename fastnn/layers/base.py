@@ -2,8 +2,10 @@
 
 A layer declares its parameters (names and shapes); the model allocates them
 as views into its flat parameter arena (and the gradients into the gradient
-arena) and hands them back through `bind`. Activation buffers are allocated
-once per capacity (the largest batch seen) and reused: a step allocates nothing.
+arena) and hands them back through `bind`. Non-trainable variables (moving
+statistics, adapted means) live in a third arena, the state arena, handed back
+through `bind_state`. Activation buffers are allocated once per capacity (the
+largest batch seen) and reused: a step allocates nothing.
 """
 from __future__ import annotations
 
@@ -18,6 +20,10 @@ class Layer:
     Subclasses implement `build`, `param_specs`, `forward`, `backward` and
     `get_config`; the hooks below are no-ops for layers without parameters.
     """
+
+    #: True when the layer acts element by element, so that it may come before a
+    #: Flatten on N-D input (Dropout, GaussianNoise, most activations).
+    elementwise = False
 
     _counter: dict[str, int] = {}
 
@@ -44,12 +50,28 @@ class Layer:
         """(name, shape) of each parameter, in get_weights order."""
         return []
 
+    def state_specs(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(name, shape) of each non-trainable variable; get_weights lists them after
+        the layer's parameters, as Keras does."""
+        return []
+
     def initial_values(self, rng: np.random.Generator) -> list[np.ndarray]:
-        """Initial values of the parameters, in param_specs order."""
+        """Initial values of the parameters, in param_specs order.
+
+        Called once when the model is built, for every layer, with the model's
+        seeded generator: a layer that needs a seed of its own draws it here.
+        """
+        return []
+
+    def initial_state(self) -> list[np.ndarray]:
+        """Initial values of the non-trainable variables, in state_specs order."""
         return []
 
     def bind(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Receive the arena views of the parameters and of their gradients."""
+
+    def bind_state(self, state: list[np.ndarray]) -> None:
+        """Receive the state-arena views of the non-trainable variables."""
 
     def allocate(self, capacity: int, need_dx: bool) -> None:
         """Allocate activation buffers for batches of up to `capacity` rows."""
@@ -64,6 +86,22 @@ class Layer:
         need_dx, of the input; `dout` may be overwritten."""
         return dout
 
+    #: True when penalty() may be non-zero (the model asks only those layers).
+    has_penalty = False
+    #: True when apply_constraints() does something (the model calls only those layers).
+    has_constraints = False
+
+    def penalty(self) -> float:
+        """Regularization loss computed by the last backward pass (training)."""
+        return 0.0
+
+    def weight_penalty(self) -> float:
+        """Regularization loss of the current weights (what evaluate adds)."""
+        return 0.0
+
+    def apply_constraints(self) -> None:
+        """Project the parameters after an optimizer step (kernel constraints)."""
+
     # -- configuration ------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name}
@@ -73,7 +111,8 @@ class Layer:
         return cls(**config)
 
     def count_params(self) -> int:
-        return int(sum(np.prod(shape) for _, shape in self.param_specs()))
+        """Number of scalars in the parameters and the non-trainable variables (as Keras counts)."""
+        return int(sum(np.prod(shape) for _, shape in self.param_specs() + self.state_specs()))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

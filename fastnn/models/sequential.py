@@ -8,6 +8,7 @@ largest batch seen and reused: a training step allocates nothing.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -15,10 +16,10 @@ import numpy as np
 from fastnn import losses as losses_mod
 from fastnn import ops
 from fastnn import optimizers as optimizers_mod
-from fastnn._validation import as_float_array, check_int
+from fastnn._validation import as_float_array, as_ndarray, check_int
 from fastnn.callbacks import Callback, History, ProgbarLogger
 from fastnn.layers.base import Layer
-from fastnn.layers.input import Input
+from fastnn.layers.input import Input, check_shape
 
 # Parameter views start on 64-byte boundaries (16 float32) so that SIMD loads
 # inside the BLAS and the kernels are aligned; the gaps stay zero forever.
@@ -71,7 +72,9 @@ class Sequential:
         self.stop_training = False
         self.history: History | None = None
         self._capacity = 0
+        self._sample_shape: tuple[int, ...] | None = None
         self._ybuf: np.ndarray | None = None
+        self._wbuf: np.ndarray | None = None
         seeds = np.random.SeedSequence(seed).spawn(2)
         self._init_rng = np.random.default_rng(seeds[0])
         self._shuffle_rng = np.random.default_rng(seeds[1])
@@ -99,60 +102,116 @@ class Sequential:
         self._stack = [l for l in self._layers if not isinstance(l, Input)]
 
     @property
-    def input_dim(self) -> int | None:
+    def input_shape(self) -> tuple[int, ...] | None:
+        """Shape of one sample: from the Input layer, build() or the first fit()."""
         if self._layers and isinstance(self._layers[0], Input):
-            return self._layers[0].shape[0]
-        return self.layers[0].input_dim if self.built else None
+            return self._layers[0].shape
+        return self._sample_shape
+
+    @property
+    def input_dim(self) -> int | None:
+        """Number of input features once a sample is flattened."""
+        shape = self.input_shape
+        return None if shape is None else math.prod(shape)
 
     def build(self, input_shape: int | tuple) -> None:
-        """Create the parameters for inputs of shape (None, n_features)."""
-        n_in = self._parse_input_shape(input_shape)
+        """Create the parameters for inputs of shape (None, n_features) (or (None, d1, d2, ...)
+        for a model that flattens its samples)."""
+        shape = self._parse_input_shape(input_shape)
         if self.built:
-            if n_in != self.input_dim:
-                raise ValueError(f"input_shape: model is built for {self.input_dim} features, got {n_in}")
+            if shape != self.input_shape:
+                raise ValueError(f"input_shape: model is built for samples of shape {self.input_shape}, "
+                                 f"got {shape}")
             return
         if not self.layers:
             raise ValueError("layers: cannot build a model with no layers")
-        dim = n_in
+        self._check_flatten(shape)
+        dim = int(np.prod(shape))
         for layer in self.layers:
             layer.build(dim, self.dtype)
             dim = layer.output_dim
+        self._sample_shape = shape
         self._make_arenas()
         self.built = True
 
-    def _parse_input_shape(self, input_shape) -> int:
-        shape = (input_shape,) if isinstance(input_shape, (int, np.integer)) else tuple(input_shape)
-        if len(shape) == 2 and shape[0] is None:
-            shape = shape[1:]
-        if len(shape) != 1 or isinstance(shape[0], bool) or not isinstance(shape[0], (int, np.integer)) \
-                or shape[0] < 1:
-            raise ValueError(f"input_shape: expected (None, n_features) with n_features >= 1, "
-                             f"got {input_shape!r}")
-        n_in = int(shape[0])
-        declared = self.input_dim
-        if declared is not None and declared != n_in:
-            raise ValueError(f"input_shape: the model's Input declares {declared} features, got {n_in}")
-        return n_in
+    def _build_for(self, shape: tuple[int, ...]) -> None:
+        """build() for validated data whose samples have this shape (cheap once built)."""
+        if not (self.built and shape == self._sample_shape):
+            self.build((None,) + shape)
+
+    def _parse_input_shape(self, input_shape) -> tuple[int, ...]:
+        shape = input_shape
+        if isinstance(shape, (tuple, list)) and len(shape) >= 2 and shape[0] is None:
+            shape = tuple(shape[1:])
+        shape = check_shape(shape, "input_shape")
+        declared = self.input_shape
+        if declared is not None and declared != shape:
+            raise ValueError(f"input_shape: the model's Input declares samples of shape {declared}, got {shape}")
+        return shape
+
+    def _check_flatten(self, shape: tuple[int, ...]) -> None:
+        """N-D samples need a Flatten, and only element-wise layers before it."""
+        if len(shape) == 1:
+            return
+        for layer in self.layers:
+            if getattr(layer, "flattens", False):
+                return
+            if not layer.elementwise:
+                raise ValueError(f"input_shape: samples of shape {shape} need layers.Flatten() before "
+                                 f"{layer.name!r} ({type(layer).__name__} takes feature vectors)")
+        raise ValueError(f"input_shape: samples of shape {shape} need a layers.Flatten() in the model")
 
     def _make_arenas(self) -> None:
-        specs, offset = [], 0
-        for layer in self.layers:
-            for _, shape in layer.param_specs():
-                size = int(np.prod(shape))
-                specs.append((layer, shape, offset, size))
-                offset += -(-size // _ALIGN) * _ALIGN
-        self.param_arena = np.zeros(offset, self.dtype)
-        self.grad_arena = np.zeros(offset, self.dtype)
-        self._param_views, self._grad_views = [], []
-        for layer in self.layers:
-            mine = [s for s in specs if s[0] is layer]
-            p = [self.param_arena[o:o + n].reshape(shape) for _, shape, o, n in mine]
-            g = [self.grad_arena[o:o + n].reshape(shape) for _, shape, o, n in mine]
+        """One arena for the parameters (and one for their gradients), one for the
+        non-trainable state; every layer gets views into them."""
+        def layout(specs_of):
+            out, offset = [], 0
+            for layer in self.layers:
+                mine = []
+                for _, shape in specs_of(layer):
+                    size = int(np.prod(shape))
+                    mine.append((shape, offset, size))
+                    offset += -(-size // _ALIGN) * _ALIGN
+                out.append(mine)
+            return out, offset
+
+        params, n_params = layout(lambda l: l.param_specs())
+        states, n_state = layout(lambda l: l.state_specs())
+        self.param_arena = np.zeros(n_params, self.dtype)
+        self.grad_arena = np.zeros(n_params, self.dtype)
+        self.state_arena = np.zeros(n_state, self.dtype)
+        self._param_views, self._grad_views, self._weight_views = [], [], []
+        views = lambda arena, mine: [arena[o:o + n].reshape(shape) for shape, o, n in mine]
+        for layer, mine, mine_state in zip(self.layers, params, states):
+            p = views(self.param_arena, mine)
+            g = views(self.grad_arena, mine)
+            st = views(self.state_arena, mine_state)
+            # initial_values is called for every layer: layers without parameters may
+            # draw their own seeds (Dropout) from the model's generator here.
             for view, value in zip(p, layer.initial_values(self._init_rng)):
                 view[...] = value
+            for view, value in zip(st, layer.initial_state()):
+                view[...] = value
             layer.bind(p, g)
+            layer.bind_state(st)
             self._param_views += p
             self._grad_views += g
+            self._weight_views += p + st
+        self._penalized = [l for l in self.layers if getattr(l, "has_penalty", False)]
+        self._constrained = [l for l in self.layers if getattr(l, "has_constraints", False)]
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        """Live views of the trainable parameters (the order of compute_gradients)."""
+        self._require_built("trainable_weights")
+        return list(self._param_views)
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        """Live views of the non-trainable variables (moving statistics, adapted means)."""
+        self._require_built("non_trainable_weights")
+        ids = {id(v) for v in self._param_views}
+        return [v for v in self._weight_views if id(v) not in ids]
 
     def _output_dim(self, n_in: int) -> int:
         """Output width for n_in inputs, without building (validation must not change state)."""
@@ -170,8 +229,12 @@ class Sequential:
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Print the layers, their output shapes and parameter counts."""
         self._require_built("summary")
-        rows = [(f"{l.name} ({type(l).__name__})", f"(None, {l.output_dim})", f"{l.count_params():,}")
-                for l in self.layers]
+        rows, flat = [], len(self.input_shape) == 1
+        for l in self.layers:
+            flat = flat or getattr(l, "flattens", False)
+            out_shape = (l.output_dim,) if flat else self.input_shape
+            rows.append((f"{l.name} ({type(l).__name__})", f"(None, {', '.join(map(str, out_shape))})",
+                         f"{l.count_params():,}"))
         w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
         line = "-" * (sum(w) + 6)
         print_fn(f'Model: "{self.name}"')
@@ -181,18 +244,22 @@ class Sequential:
         for r in rows:
             print_fn(f"{r[0]:<{w[0]}}   {r[1]:<{w[1]}}   {r[2]:>{w[2]}}")
         print_fn(line)
-        print_fn(f"Total params: {self.count_params():,} ({self.count_params() * self.dtype.itemsize:,} bytes)")
+        total, trainable = self.count_params(), sum(v.size for v in self._param_views)
+        print_fn(f"Total params: {total:,} ({total * self.dtype.itemsize:,} bytes)")
+        print_fn(f"Trainable params: {trainable:,}")
+        print_fn(f"Non-trainable params: {total - trainable:,}")
 
     # -- weights -----------------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of the parameters, [W (in, out), b, ...] layer by layer, like Keras."""
+        """Copies of the weights layer by layer, like Keras: each layer's parameters
+        ([W (in, out), b] for Dense) then its non-trainable variables (moving statistics)."""
         self._require_built("get_weights")
-        return [v.copy() for v in self._param_views]
+        return [v.copy() for v in self._weight_views]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
-        """Set all parameters from a list shaped like get_weights() (checked before any copy)."""
+        """Set all weights from a list shaped like get_weights() (checked before any copy)."""
         self._require_built("set_weights")
-        self._copy_into(weights, self._param_views, "weights")
+        self._copy_into(weights, self._weight_views, "weights")
 
     def _copy_into(self, arrays: Sequence[Any], views: list[np.ndarray], name: str) -> None:
         """Copy a list of arrays into arena views, all checked before the first copy."""
@@ -264,28 +331,41 @@ class Sequential:
         for i in range(len(layers) - 1, -1, -1):
             d = layers[i].backward(d, n, need_dx=i > 0)
 
-    def _loss_and_grads(self, ybuf: np.ndarray, n: int) -> tuple[float, int]:
+    def _loss_value(self, out: np.ndarray, targets: np.ndarray, grad: np.ndarray | None, n: int,
+                    weights: np.ndarray | None) -> tuple[float, float]:
+        if weights is None:
+            return self.loss.value_and_grad(out, targets, grad, n)
+        return self.loss.value_and_grad(out, targets, grad, n, sample_weight=weights)
+
+    def _loss_and_grads(self, ybuf: np.ndarray, n: int, wbuf: np.ndarray | None = None) -> tuple[float, float]:
         out = self._forward(self._xbuf, n, training=True)
-        loss, correct = self.loss.value_and_grad(out, ybuf, self._gbuf, n)
+        loss, correct = self._loss_value(out, ybuf, self._gbuf, n, wbuf)
         self._backward(n)
+        # Regularization penalties are computed by the layers' backward passes
+        # (in the kernel that adds their gradient) and reported with the loss, as Keras does.
+        for layer in self._penalized:
+            loss += layer.penalty()
         return loss, correct
 
-    def _train_step(self, ybuf: np.ndarray, n: int) -> tuple[float, int]:
-        loss, correct = self._loss_and_grads(ybuf, n)
+    def _train_step(self, ybuf: np.ndarray, n: int, wbuf: np.ndarray | None = None) -> tuple[float, float]:
+        loss, correct = self._loss_and_grads(ybuf, n, wbuf)
         self._apply_arena()
         return loss, correct
 
     def _apply_arena(self) -> None:
-        """One optimizer kernel call over the whole gradient and parameter arenas."""
+        """One optimizer kernel call over the whole gradient and parameter arenas,
+        then the layers' constraints (Keras applies them after the update)."""
         opt = self.optimizer
         if opt._state is None or opt._shapes != [(self.param_arena.shape, self.dtype)]:
             opt.build(self.param_arena)  # first step, or the optimizer came from another model
         opt._apply_flat([self.grad_arena], [self.param_arena])
+        for layer in self._constrained:
+            layer.apply_constraints()
 
     # -- validation --------------------------------------------------------------------------
     def _require_built(self, what: str) -> None:
         if not self.built and self.input_dim is not None and self.layers:
-            self.build((None, self.input_dim))  # an Input layer fixes the shape: build now
+            self.build((None,) + self.input_shape)  # an Input layer fixes the shape: build now
         if not self.built:
             raise ValueError(f"model: call build((None, n_features)) or fit() before {what}()")
 
@@ -293,41 +373,107 @@ class Sequential:
         if not self.compiled:
             raise ValueError(f"model: call compile(optimizer=..., loss=...) before {what}()")
 
-    def _check_x(self, x: Any, xname: str = "x") -> np.ndarray:
-        """Validated feature matrix in the model dtype; builds nothing."""
+    def _check_x(self, x: Any, xname: str = "x") -> tuple[np.ndarray, tuple[int, ...]]:
+        """Validated inputs in the model dtype as a C-contiguous (n, features) array,
+        and the shape of one sample; builds nothing."""
         if not self.layers:
             raise ValueError("layers: the model has no layers")
-        X = as_float_array(x, xname, ndim=2, dtype=self.dtype, n_cols=self.input_dim)
-        if X.shape[1] == 0:
+        arr = as_ndarray(x, xname)
+        shape = self.input_shape
+        if (shape is not None and len(shape) > 1) or (shape is None and arr.ndim > 2):
+            if shape is not None and arr.shape[1:] != shape:
+                raise ValueError(f"{xname}: expected samples of shape {shape}, i.e. an array of shape "
+                                 f"(n, {', '.join(map(str, shape))}), got shape {arr.shape}")
+            if shape is None:
+                self._check_flatten(arr.shape[1:])
+            X = as_float_array(arr, xname, ndim=arr.ndim, dtype=self.dtype)
+        else:
+            X = as_float_array(arr, xname, ndim=2, dtype=self.dtype, n_cols=self.input_dim)
+        if 0 in X.shape[1:]:
             raise ValueError(f"{xname}: expected at least one feature column, got shape {X.shape}")
-        return X
+        # C-contiguous, so flattening each sample is a view: layers see (n, features).
+        return X.reshape(len(X), math.prod(X.shape[1:])), X.shape[1:]
 
     def _check_data(self, x: Any, y: Any, xname: str = "x", yname: str = "y"):
-        """Validated (X, targets) in the model dtype; builds nothing."""
-        X = self._check_x(x, xname)
+        """Validated (X, targets, sample shape) in the model dtype; builds nothing."""
+        X, shape = self._check_x(x, xname)
         targets = self.loss.check_targets(y, self._output_dim(X.shape[1]), self.dtype, yname)
         if len(targets) != len(X):
             raise ValueError(f"{yname}: has {len(targets)} rows but {xname} has {len(X)}")
-        return X, targets
+        return X, targets, shape
+
+    def _check_weights(self, sample_weight: Any, class_weight: Any, targets: np.ndarray,
+                       n_outputs: int, prefix: str = "") -> np.ndarray | None:
+        """Per-sample loss weights from sample_weight and/or class_weight (None when neither)."""
+        n = len(targets)
+        w = None
+        if sample_weight is not None:
+            name = prefix + "sample_weight"
+            arr = as_ndarray(sample_weight, name)
+            if arr.ndim == 2 and arr.shape[1] == 1:
+                arr = arr[:, 0]
+            w = as_float_array(arr, name, ndim=1, dtype=self.dtype)
+            if len(w) != n:
+                raise ValueError(f"{name}: has {len(w)} entries but the data has {n} rows")
+            if n and w.min() < 0:
+                raise ValueError(f"{name}: expected weights >= 0, got {w.min()}")
+        if class_weight is not None:
+            table = self._class_weight_table(class_weight, targets, n_outputs)
+            if targets.ndim == 1:
+                labels = targets
+            elif targets.shape[1] == 1:  # binary targets in one column
+                labels = (targets[:, 0] > 0.5).astype(np.int64)
+            else:
+                labels = np.argmax(targets, axis=1)
+            cw = table[labels].astype(self.dtype)
+            w = cw if w is None else w * cw
+        return w
+
+    def _class_weight_table(self, class_weight: Any, targets: np.ndarray, n_outputs: int) -> np.ndarray:
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight: expected a dict {{class index: weight}}, got "
+                            f"{type(class_weight).__name__}")
+        if not self.loss.counts_correct:
+            raise ValueError(f"class_weight: needs a classification loss, got {self.loss.name!r}")
+        k = 2 if targets.ndim == 2 and targets.shape[1] == 1 else n_outputs
+        if targets.ndim == 2 and targets.shape[1] > 1 and not getattr(self.loss, "single_label", True):
+            raise ValueError("class_weight: needs single-label targets (one class per sample), "
+                             "got multi-label targets; use sample_weight")
+        table = np.ones(k)
+        for key, value in class_weight.items():
+            if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < k:
+                raise ValueError(f"class_weight: expected class indices in [0, {k}) as keys, got {key!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not np.isfinite(value) or value < 0:
+                raise ValueError(f"class_weight: expected finite weights >= 0, got {value!r} for class {key}")
+            table[int(key)] = float(value)
+        return table
 
     # -- training ----------------------------------------------------------------------------
     def fit(self, x: Any, y: Any, epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
             validation_data: tuple | None = None, verbose: int = 1,
-            callbacks: Sequence[Callback] | None = None) -> History:
+            callbacks: Sequence[Callback] | None = None, sample_weight: Any = None,
+            class_weight: dict | None = None) -> History:
         """Train for `epochs` passes over (x, y) in mini-batches.
 
         Parameters
         ----------
-        x : array-like (n, n_features)
+        x : array-like (n, n_features), or (n, d1, d2, ...) for a model with a Flatten
         y : targets: integer labels (n,) or one-hot (n, classes) for cross-entropy;
             (n, outputs) or (n,) values for regression
         epochs, batch_size : int >= 1
         shuffle : bool
             Reshuffle the rows every epoch (seeded by the model's seed).
-        validation_data : (x_val, y_val), optional
+        validation_data : (x_val, y_val) or (x_val, y_val, sample_weight_val), optional
             Evaluated after each epoch; logged as val_loss, val_<metric>.
         verbose : 0 silent, 1 progress bar, 2 one line per epoch
         callbacks : list of Callback
+        sample_weight : array-like (n,), optional
+            Weight of each sample in the loss (Keras semantics: with the "mean"
+            reduction a batch's loss is sum(w_i * loss_i) / batch size).
+        class_weight : dict {class index: weight}, optional
+            Multiplies the weight of every sample of that class (classification
+            losses only); classes not in the dict keep weight 1.
 
         Returns
         -------
@@ -338,26 +484,36 @@ class Sequential:
         batch_size = check_int(batch_size, "batch_size")
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
-        X, targets = self._check_data(x, y)
+        X, targets, shape = self._check_data(x, y)
         if len(X) == 0:
             raise ValueError("x: expected at least one sample, got 0 rows")
+        n_outputs = self._output_dim(X.shape[1])
+        weights = self._check_weights(sample_weight, class_weight, targets, n_outputs)
         val = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data: expected a tuple (x_val, y_val)")
-            val = self._check_data(*validation_data, xname="validation_data[0]", yname="validation_data[1]")
-            if len(val[0]) == 0:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data: expected a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)")
+            Xv, tv, vshape = self._check_data(*validation_data[:2], xname="validation_data[0]",
+                                              yname="validation_data[1]")
+            if len(Xv) == 0:
                 raise ValueError("validation_data[0]: expected at least one sample, got 0 rows")
+            if vshape != shape:
+                raise ValueError(f"validation_data[0]: expected samples of shape {shape} like x, got {vshape}")
+            wv = None
+            if len(validation_data) == 3:
+                wv = self._check_weights(validation_data[2], None, tv, n_outputs, prefix="validation_data[2]: ")
+            val = (Xv, tv, wv)
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks: expected Callback instances, got {type(cb).__name__}")
 
-        self.build((None, X.shape[1]))
+        self._build_for(shape)
         n = len(X)
         batch_size = min(batch_size, n)
         self._ensure_capacity(batch_size)
         ybuf = self._target_buffer(targets)
+        wbuf = None if weights is None else self._weight_buffer()
         steps = -(-n // batch_size)
         history = History()
         cbs = [history] + callbacks + ([ProgbarLogger(verbose)] if verbose else [])
@@ -377,7 +533,7 @@ class Sequential:
                 cb.on_epoch_begin(epoch)
             if shuffle:
                 order = self._shuffle_rng.permutation(n).astype(np.int64, copy=False)
-            loss_sum, correct, seen = 0.0, 0, 0
+            loss_sum, correct, seen = 0.0, 0.0, 0
             for step in range(steps):
                 start = step * batch_size
                 stop = min(start + batch_size, n)
@@ -386,7 +542,9 @@ class Sequential:
                     cb.on_train_batch_begin(step)
                 ops.gather_rows(X, order, start, stop, self._xbuf)
                 ops.gather_rows(targets, order, start, stop, ybuf)
-                loss, c = self._train_step(ybuf, nb)
+                if wbuf is not None:
+                    ops.gather_rows(weights, order, start, stop, wbuf)
+                loss, c = self._train_step(ybuf, nb, wbuf)
                 loss_sum += loss * nb
                 correct += c
                 seen += nb
@@ -406,34 +564,42 @@ class Sequential:
             cb.on_train_end()
         return history
 
-    def _logs(self, loss_sum: float, correct: int, seen: int) -> dict[str, float]:
+    def _weight_buffer(self) -> np.ndarray:
+        if self._wbuf is None or len(self._wbuf) != self._capacity:
+            self._wbuf = np.empty(self._capacity, self.dtype)
+        return self._wbuf
+
+    def _logs(self, loss_sum: float, correct: float, seen: int) -> dict[str, float]:
         logs = {"loss": loss_sum / seen}
         if "accuracy" in self.metrics:
             logs["accuracy"] = correct / seen
         return logs
 
-    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False):
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None,
+                       return_dict: bool = False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch
         computed before the update: a float, [loss, metrics...] or a dict."""
-        loss, correct, n = self._batch_loss_and_grads(x, y, "train_on_batch")
+        loss, correct, n = self._batch_loss_and_grads(x, y, "train_on_batch", sample_weight, class_weight)
         self._apply_arena()
         logs = self._logs(loss * n, correct, n)
         if return_dict:
             return logs
         return logs["loss"] if len(logs) == 1 else list(logs.values())
 
-    def compute_gradients(self, x: Any, y: Any) -> tuple[float, list[np.ndarray]]:
-        """Loss of one batch and the gradients of every parameter (low-level path).
+    def compute_gradients(self, x: Any, y: Any, sample_weight: Any = None) -> tuple[float, list[np.ndarray]]:
+        """Loss of one batch and the gradients of every trainable parameter (low-level path).
 
-        Returns (loss, grads) with grads ordered like get_weights(). The arrays are
-        views into the model's gradient arena, overwritten by the next call: copy
-        them to keep them. Pass them (or modified copies) to apply_gradients.
+        Returns (loss, grads) with grads ordered like `trainable_weights` (get_weights()
+        without the non-trainable variables). The arrays are views into the model's
+        gradient arena, overwritten by the next call: copy them to keep them. Pass
+        them (or modified copies) to apply_gradients. In training mode: dropout and
+        noise are drawn, batch normalization uses (and updates) batch statistics.
         """
-        loss, _, _ = self._batch_loss_and_grads(x, y, "compute_gradients")
+        loss, _, _ = self._batch_loss_and_grads(x, y, "compute_gradients", sample_weight, None)
         return loss, list(self._grad_views)
 
     def apply_gradients(self, grads: Sequence[np.ndarray]) -> None:
-        """One optimizer step from gradients ordered like get_weights()."""
+        """One optimizer step from gradients ordered like `trainable_weights`."""
         self._require_compiled("apply_gradients")
         self._require_built("apply_gradients")
         grads = list(grads)
@@ -442,26 +608,32 @@ class Sequential:
             self._copy_into(grads, self._grad_views, "grads")
         self._apply_arena()
 
-    def _batch_loss_and_grads(self, x: Any, y: Any, what: str) -> tuple[float, int, int]:
+    def _batch_loss_and_grads(self, x: Any, y: Any, what: str, sample_weight: Any,
+                              class_weight: Any) -> tuple[float, float, int]:
         """Validate one batch, copy it into the batch buffers, run forward and backward."""
         self._require_compiled(what)
-        X, targets = self._check_data(x, y)
+        X, targets, shape = self._check_data(x, y)
         n = len(X)
         if n == 0:
             raise ValueError("x: expected at least one sample, got 0 rows")
-        self.build((None, X.shape[1]))
+        weights = self._check_weights(sample_weight, class_weight, targets, self._output_dim(X.shape[1]))
+        self._build_for(shape)
         self._ensure_capacity(n)
         ybuf = self._target_buffer(targets)
         self._xbuf[:n] = X
         ybuf[:n] = targets
-        loss, correct = self._loss_and_grads(ybuf, n)
+        wbuf = None
+        if weights is not None:
+            wbuf = self._weight_buffer()
+            wbuf[:n] = weights
+        loss, correct = self._loss_and_grads(ybuf, n, wbuf)
         return loss, correct, n
 
     # -- inference ---------------------------------------------------------------------------
     def predict(self, x: Any, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
         """Outputs for x: class probabilities for a cross-entropy model, raw values otherwise."""
-        X = self._check_x(x)
-        self.build((None, X.shape[1]))
+        X, shape = self._check_x(x)
+        self._build_for(shape)
         chunk = self._chunk(batch_size, len(X))
         out = np.empty((len(X), self.layers[-1].output_dim), self.dtype)
         self._ensure_capacity(chunk)
@@ -473,26 +645,37 @@ class Sequential:
             self.loss.transform_output(out, len(out))
         return out
 
-    def evaluate(self, x: Any, y: Any, batch_size: int | None = None, verbose: int = 0) -> dict[str, float]:
-        """Mean loss and metrics over (x, y) in inference mode: {"loss": ..., "accuracy": ...}."""
+    def evaluate(self, x: Any, y: Any, batch_size: int | None = None, verbose: int = 0,
+                 sample_weight: Any = None) -> dict[str, float]:
+        """Mean loss and metrics over (x, y) in inference mode: {"loss": ..., "accuracy": ...}.
+
+        The loss includes the kernel and bias regularization penalties (as Keras
+        reports it); activity regularization is a training-time term.
+        """
         self._require_compiled("evaluate")
-        X, targets = self._check_data(x, y)
+        X, targets, shape = self._check_data(x, y)
         if len(X) == 0:
             raise ValueError("x: expected at least one sample, got 0 rows")
-        self.build((None, X.shape[1]))
-        return self._evaluate_arrays(X, targets, self._chunk(batch_size, len(X)))
+        weights = self._check_weights(sample_weight, None, targets, self._output_dim(X.shape[1]))
+        self._build_for(shape)
+        return self._evaluate_arrays(X, targets, weights, self._chunk(batch_size, len(X)))
 
-    def _evaluate_arrays(self, X: np.ndarray, targets: np.ndarray, chunk: int) -> dict[str, float]:
+    def _evaluate_arrays(self, X: np.ndarray, targets: np.ndarray, weights: np.ndarray | None,
+                         chunk: int) -> dict[str, float]:
         chunk = min(chunk, len(X))
         self._ensure_capacity(chunk)
-        loss_sum, correct = 0.0, 0
+        loss_sum, correct = 0.0, 0.0
         for start in range(0, len(X), chunk):
             stop = min(start + chunk, len(X))
             out = self._forward(X[start:stop], stop - start, training=False)
-            loss, c = self.loss.value_and_grad(out, targets[start:stop], None, stop - start)
+            w = None if weights is None else weights[start:stop]
+            loss, c = self._loss_value(out, targets[start:stop], None, stop - start, w)
             loss_sum += loss * (stop - start)
             correct += c
-        return self._logs(loss_sum, correct, len(X))
+        logs = self._logs(loss_sum, correct, len(X))
+        for layer in self._penalized:
+            logs["loss"] += layer.weight_penalty()
+        return logs
 
     @staticmethod
     def _chunk(batch_size: int | None, n: int) -> int:
