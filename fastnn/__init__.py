@@ -3,11 +3,14 @@
 Hot loops are Cython kernels (OpenMP, GEMMs through SciPy's BLAS) working on one
 flat parameter arena; the API follows Keras 3.
 """
-from fastnn import activations, callbacks, datasets, initializers, layers, losses, optimizers
+from fastnn import (activations, callbacks, constraints, datasets, initializers, layers, losses,
+                    optimizers, regularizers)
 from fastnn._threads import get_num_threads, set_num_threads
+from fastnn.gradient_check import gradient_check
 from fastnn.models import Sequential
 
 __version__ = "0.1.0"
 
-__all__ = ["Sequential", "activations", "callbacks", "datasets", "initializers", "layers",
-           "losses", "optimizers", "get_num_threads", "set_num_threads", "__version__"]
+__all__ = ["Sequential", "activations", "callbacks", "constraints", "datasets", "initializers",
+           "layers", "losses", "optimizers", "regularizers", "gradient_check", "get_num_threads",
+           "set_num_threads", "__version__"]

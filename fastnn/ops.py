@@ -21,21 +21,21 @@ gather_rows = _batch.gather_rows
 all_finite = _batch.all_finite
 check_labels = _batch.check_labels
 softmax_rows = _dense.softmax_rows
-softmax_xent_sparse = _losses.softmax_xent_sparse
-softmax_xent_dense = _losses.softmax_xent_dense
-mse = _losses.mse
 
 
 def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray,
-                  n: int, act: int) -> None:
-    """out[:n] = act(x[:n] @ w + b)."""
-    _dense.dense_forward(x, w, b, out, n, act, get_num_threads())
+                  n: int, act: int, alpha: float = 0.0, z: np.ndarray | None = None) -> None:
+    """out[:n] = act(x[:n] @ w + b) (alpha: the activation's parameter); z[:n] = x[:n] @ w + b
+    when z is given (required by the activations whose backward reads it: gelu, silu, mish)."""
+    _dense.dense_forward(x, w, b, out, n, act, get_num_threads(), alpha, z)
 
 
 def dense_backward(x: np.ndarray, w: np.ndarray, y: np.ndarray, dy: np.ndarray, dw: np.ndarray,
-                   db: np.ndarray | None, dx: np.ndarray | None, n: int, act: int) -> None:
-    """Gradients of dense_forward; dy is overwritten with the pre-activation gradient."""
-    _dense.dense_backward(x, w, y, dy, dw, db, dx, n, act, get_num_threads())
+                   db: np.ndarray | None, dx: np.ndarray | None, n: int, act: int,
+                   alpha: float = 0.0, z: np.ndarray | None = None) -> None:
+    """Gradients of dense_forward; dy is overwritten with the pre-activation gradient
+    (z: the pre-activation dense_forward wrote, for gelu, silu and mish)."""
+    _dense.dense_backward(x, w, y, dy, dw, db, dx, n, act, get_num_threads(), alpha, z)
 
 
 def sgd_update(params: np.ndarray, grads: np.ndarray, velocity: np.ndarray | None,
@@ -49,3 +49,167 @@ def adam_update(params: np.ndarray, grads: np.ndarray, m: np.ndarray, v: np.ndar
                 step: int) -> None:
     _optim.adam_update(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon, step,
                        get_num_threads())
+
+
+# -- params: regularizer penalties and weight constraints (src_c/regularizers.pyx) ----------
+from fastnn._core import regularizers as _regularizers  # noqa: E402
+
+
+def add_penalty(x: np.ndarray, dx: np.ndarray, m: int, l1: float, l2: float) -> float:
+    """dx.flat[:m] += l1 * sign(x) + 2 * l2 * x; returns l1 * sum|x| + l2 * sum x**2 (float64)."""
+    return _regularizers.add_penalty(x, dx, m, l1, l2, get_num_threads())
+
+
+def norm_constraint_apply(w: np.ndarray, axis: int, min_value: float, max_value: float,
+                          rate: float) -> None:
+    """In place: w *= desired / (1e-7 + norm) along axis (Keras's MinMaxNorm family)."""
+    _regularizers.norm_constraint_apply(w, axis, min_value, max_value, rate, get_num_threads())
+
+
+def nonneg_apply(w: np.ndarray) -> None:
+    """In place: w = max(w, 0)."""
+    _regularizers.nonneg_apply(w, get_num_threads())
+# -- end params --------------------------------------------------------------------------------
+
+
+# -- losses: value, gradient, per-sample losses and correct count (src_c/losses.pyx) ---------
+LOSS_KINDS: dict[str, int] = dict(_losses.LOSS_KINDS)
+
+
+def softmax_xent_sparse(logits: np.ndarray, labels: np.ndarray, grad: np.ndarray | None, n: int,
+                        scale: float, sample_weight: np.ndarray | None = None,
+                        per_sample: np.ndarray | None = None,
+                        label_smoothing: float = 0.0) -> tuple[float, int]:
+    """Softmax cross-entropy from logits, int64 labels: (sum_i w_i l_i, correct rows)."""
+    return _losses.softmax_xent_sparse(logits, labels, grad, n, scale, sample_weight, per_sample,
+                                       label_smoothing, get_num_threads())
+
+
+def softmax_xent_dense(logits: np.ndarray, targets: np.ndarray, grad: np.ndarray | None, n: int,
+                       scale: float, sample_weight: np.ndarray | None = None,
+                       per_sample: np.ndarray | None = None,
+                       label_smoothing: float = 0.0) -> tuple[float, int]:
+    """Softmax cross-entropy from logits, target rows: (sum_i w_i l_i, correct rows)."""
+    return _losses.softmax_xent_dense(logits, targets, grad, n, scale, sample_weight, per_sample,
+                                      label_smoothing, get_num_threads())
+
+
+def probs_xent_sparse(probs: np.ndarray, labels: np.ndarray, grad: np.ndarray | None, n: int,
+                      scale: float, sample_weight: np.ndarray | None = None,
+                      per_sample: np.ndarray | None = None) -> tuple[float, int]:
+    """Cross-entropy of probability rows (normalized, clipped), int64 labels."""
+    return _losses.probs_xent_sparse(probs, labels, grad, n, scale, sample_weight, per_sample,
+                                     get_num_threads())
+
+
+def probs_xent_dense(probs: np.ndarray, targets: np.ndarray, grad: np.ndarray | None, n: int,
+                     scale: float, sample_weight: np.ndarray | None = None,
+                     per_sample: np.ndarray | None = None,
+                     label_smoothing: float = 0.0) -> tuple[float, int]:
+    """Cross-entropy of probability rows (normalized, clipped), target rows."""
+    return _losses.probs_xent_dense(probs, targets, grad, n, scale, sample_weight, per_sample,
+                                    label_smoothing, get_num_threads())
+
+
+def elementwise_loss(kind: int, pred: np.ndarray, targets: np.ndarray, grad: np.ndarray | None,
+                     n: int, scale: float, sample_weight: np.ndarray | None = None,
+                     per_sample: np.ndarray | None = None, param1: float = 0.0,
+                     param2: float = 0.0) -> tuple[float, int]:
+    """Row mean (KL: sum) of an element-wise loss LOSS_KINDS[...]: (sum_i w_i l_i, correct elements)."""
+    return _losses.elementwise_loss(kind, pred, targets, grad, n, scale, sample_weight, per_sample,
+                                    param1, param2, get_num_threads())
+
+
+def mse(pred: np.ndarray, targets: np.ndarray, grad: np.ndarray | None, n: int, scale: float) -> float:
+    """sum((pred - targets)**2) over the first n rows; grad = 2 * scale * (pred - targets)."""
+    return _losses.mse(pred, targets, grad, n, scale, get_num_threads())
+
+
+def sigmoid_rows(z: np.ndarray, n: int) -> None:
+    """In place: z[:n] = sigmoid(z[:n])."""
+    _losses.sigmoid_rows(z, n, get_num_threads())
+# -- end losses --------------------------------------------------------------------------------
+
+
+# -- activations (helper "acts"): element-wise activation kernels on whole arrays ----------------
+from fastnn._core import activations as _activations  # noqa: E402
+
+
+def activation_forward(x: np.ndarray, out: np.ndarray, n: int, act: int, alpha: float = 0.0) -> None:
+    """out[:n] = act(x[:n]) for (>= n, k) C-contiguous arrays (softmax family: along rows)."""
+    _activations.activation_forward(x, out, n, act, alpha, get_num_threads())
+
+
+def activation_backward(z: np.ndarray | None, y: np.ndarray | None, d: np.ndarray, n: int, act: int,
+                        alpha: float = 0.0) -> None:
+    """d[:n] *= act'(.) in place; reads z (the input) for gelu, silu and mish, y (the output) otherwise."""
+    _activations.activation_backward(z, y, d, n, act, alpha, get_num_threads())
+# -- end activations ---------------------------------------------------------------------------
+
+
+# -- norms: dropout, noise and normalization kernels (src_c/noise.pyx, src_c/normalization.pyx) --
+from fastnn._core import noise as _noise  # noqa: E402
+from fastnn._core import normalization as _normalization  # noqa: E402
+
+
+def dropout_forward(x: np.ndarray, out: np.ndarray, n: int, rate: float, seed: int,
+                    counter: int) -> None:
+    """out[:n] = x[:n] / (1 - rate) where kept, 0 where dropped; the mask is a pure
+    function of (seed, counter, element index), whatever the thread count."""
+    _noise.dropout_forward(x, out, n, rate, seed, counter, get_num_threads())
+
+
+def dropout_backward(dout: np.ndarray, n: int, rate: float, seed: int, counter: int) -> None:
+    """In place: dout[:n] *= the mask (and scale) of dropout_forward(seed, counter)."""
+    _noise.dropout_backward(dout, n, rate, seed, counter, get_num_threads())
+
+
+def gaussian_noise_forward(x: np.ndarray, out: np.ndarray, n: int, stddev: float, seed: int,
+                           counter: int) -> None:
+    """out[:n] = x[:n] + N(0, stddev**2) noise, a pure function of (seed, counter, index)."""
+    _noise.gaussian_noise_forward(x, out, n, stddev, seed, counter, get_num_threads())
+
+
+def batch_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+                       moving_mean: np.ndarray, moving_variance: np.ndarray, out: np.ndarray,
+                       acc: np.ndarray, work: np.ndarray, n: int, momentum: float,
+                       epsilon: float, training: bool) -> None:
+    """out[:n] = gamma * (x - mean) / sqrt(var + epsilon) + beta, batch statistics in
+    training (moving statistics updated in place), moving statistics otherwise.
+    acc (2, d) float64 and work (5, d) are the layer's workspaces."""
+    _normalization.batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, out, acc,
+                                      work, n, momentum, epsilon, training, get_num_threads())
+
+
+def batch_norm_backward(x: np.ndarray, dy: np.ndarray, dgamma: np.ndarray | None,
+                        dbeta: np.ndarray | None, acc: np.ndarray, work: np.ndarray, n: int,
+                        training: bool, need_dx: bool) -> None:
+    """dgamma, dbeta (unless None) and, when need_dx, dx in place of dy[:n]."""
+    _normalization.batch_norm_backward(x, dy, dgamma, dbeta, acc, work, n, training, need_dx,
+                                       get_num_threads())
+
+
+def layer_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, out: np.ndarray,
+                       stats: np.ndarray, n: int, epsilon: float) -> None:
+    """Per-row normalization of x[:n]; stats (>= n, 2) float64 receives (mean, inv_std)."""
+    _normalization.layer_norm_forward(x, gamma, beta, out, stats, n, epsilon, get_num_threads())
+
+
+def layer_norm_backward(x: np.ndarray, gamma: np.ndarray, dy: np.ndarray,
+                        dgamma: np.ndarray | None, dbeta: np.ndarray | None, acc: np.ndarray,
+                        stats: np.ndarray, n: int, need_dx: bool) -> None:
+    """dgamma, dbeta (unless None) and, when need_dx, dx in place of dy[:n]."""
+    _normalization.layer_norm_backward(x, gamma, dy, dgamma, dbeta, acc, stats, n, need_dx,
+                                       get_num_threads())
+
+
+def normalization_forward(x: np.ndarray, mean: np.ndarray, variance: np.ndarray,
+                          inv_std: np.ndarray, out: np.ndarray, n: int) -> None:
+    """out[:n] = (x[:n] - mean) / max(sqrt(variance), 1e-7); inv_std receives the divisors' inverses."""
+    _normalization.normalization_forward(x, mean, variance, inv_std, out, n, get_num_threads())
+
+
+def normalization_backward(dout: np.ndarray, inv_std: np.ndarray, n: int) -> None:
+    """In place: dout[:n] *= inv_std."""
+    _normalization.normalization_backward(dout, inv_std, n, get_num_threads())
+# -- end norms -------------------------------------------------------------------------------------

@@ -1,6 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Dense layer kernels: y = act(x @ W + b) and its backward pass.
 
+An activation whose derivative needs the pre-activation (gelu, silu, mish:
+_activations.act_needs_z) gets a buffer z from the caller: the forward pass
+writes z = x @ W + b there and y = act(z) into out in the same fused pass, and
+the backward pass reads z. Every other activation runs in place on out and its
+backward reads y alone.
+
 Two tiers: `cdef ... noexcept nogil` functions on raw pointers (fused float32 /
 float64) that never validate, and `def` kernels that check their ndarray
 arguments cheaply (shape, dtype, contiguity) and call them with the GIL released.
@@ -12,46 +18,52 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memset
 
-from _activations cimport ACT_LINEAR, ACT_SOFTMAX, act_forward_row, act_backward_row
+from libc.string cimport memcpy
+
+from _activations cimport (ACT_COUNT, ACT_LINEAR, ACT_PARALLEL_MIN, act_backward_row,
+                           act_forward_row, act_needs_z, act_rowwise,
+                           arrays_overlap, softmax_row)
 from _arrays cimport check_array, data_or_null, float_type
 from _blas cimport gemm_par
 
 cnp.import_array()
 
-cdef enum:
-    # Element-wise passes smaller than this run on the calling thread: below
-    # ~32k elements (~10 us of work) the team's fork/join costs about what it saves.
-    ELEM_PARALLEL_MIN = 1 << 15
+
+cdef inline void bias_act_row(floating* z, floating* y, const floating* b, Py_ssize_t units,
+                              int act, floating alpha) noexcept nogil:
+    """z := z + b; y := act(z) (in place when y == z)."""
+    cdef Py_ssize_t j
+    if b != NULL:
+        for j in range(units):
+            z[j] = z[j] + b[j]
+    if y != z:
+        memcpy(y, z, units * sizeof(floating))
+    act_forward_row(act, alpha, y, units)
 
 
-cdef void bias_act_forward(floating* z, const floating* b, Py_ssize_t n, Py_ssize_t units,
-                           int act, int n_threads) noexcept nogil:
-    """z[i, :] := act(z[i, :] + b) for the first n rows (b may be NULL)."""
-    cdef Py_ssize_t i, j
-    cdef floating* row
-    if n_threads > 1 and n * units >= ELEM_PARALLEL_MIN:
+cdef void bias_act_forward(floating* z, floating* y, const floating* b, Py_ssize_t n,
+                           Py_ssize_t units, int act, floating alpha, int n_threads) noexcept nogil:
+    """z[i, :] += b and y[i, :] := act(z[i, :]) for the first n rows (b may be NULL; y may be z)."""
+    cdef Py_ssize_t i
+    if n_threads > 1 and n * units >= ACT_PARALLEL_MIN:
         for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            row = z + i * units
-            if b != NULL:
-                for j in range(units):
-                    row[j] = row[j] + b[j]
-            act_forward_row(act, row, units)
+            bias_act_row(z + i * units, y + i * units, b, units, act, alpha)
     else:
         for i in range(n):
-            row = z + i * units
-            if b != NULL:
-                for j in range(units):
-                    row[j] += b[j]
-            act_forward_row(act, row, units)
+            bias_act_row(z + i * units, y + i * units, b, units, act, alpha)
 
 
-cdef void act_bias_backward(floating* d, const floating* y, floating* db, Py_ssize_t n,
-                            Py_ssize_t units, int act, int n_threads) noexcept nogil:
-    """d := d * act'(y) in place, and db := column sums of d (db may be NULL)."""
+cdef void act_bias_backward(floating* d, const floating* y, const floating* z, floating* db,
+                            Py_ssize_t n, Py_ssize_t units, int act, floating alpha,
+                            int n_threads) noexcept nogil:
+    """d := d * act'(.) in place, and db := column sums of d (db may be NULL).
+
+    y is the forward output; z (NULL unless act_needs_z) the pre-activation.
+    """
     cdef Py_ssize_t i, j, t, c0, c1, step
-    if act == ACT_SOFTMAX:  # row-wise Jacobian: rows are independent, columns are not
+    if act_rowwise(act):  # row-wise Jacobian: rows are independent, columns are not
         for i in range(n):
-            act_backward_row(act, d + i * units, y + i * units, units)
+            act_backward_row(act, alpha, d + i * units, y + i * units, NULL, units)
         if db == NULL:
             return
         memset(db, 0, units * sizeof(floating))
@@ -65,41 +77,49 @@ cdef void act_bias_backward(floating* d, const floating* y, floating* db, Py_ssi
     # long contiguous row segments (64-column blocks, measured: 3x slower, as each
     # row of a 2048-wide layer then lands on a new page).
     step = ((units + n_threads - 1) // n_threads + 15) // 16 * 16
-    if n_threads > 1 and units > 16 and n * units >= ELEM_PARALLEL_MIN:
+    if n_threads > 1 and units > 16 and n * units >= ACT_PARALLEL_MIN:
         for t in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
             c0 = t * step
             c1 = min(c0 + step, units)
             if c1 > c0:
-                col_block_backward(d, y, db, n, units, act, c0, c1)
+                col_block_backward(d, y, z, db, n, units, act, alpha, c0, c1)
     else:
-        col_block_backward(d, y, db, n, units, act, 0, units)
+        col_block_backward(d, y, z, db, n, units, act, alpha, 0, units)
 
 
-cdef inline void col_block_backward(floating* d, const floating* y, floating* db, Py_ssize_t n,
-                                    Py_ssize_t units, int act, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+cdef inline void col_block_backward(floating* d, const floating* y, const floating* z,
+                                    floating* db, Py_ssize_t n, Py_ssize_t units, int act,
+                                    floating alpha, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
     cdef Py_ssize_t i, j
     if db != NULL:
         for j in range(c0, c1):
             db[j] = 0
     for i in range(n):
         if act != ACT_LINEAR:
-            act_backward_row(act, d + i * units + c0, y + i * units + c0, c1 - c0)
+            act_backward_row(act, alpha, d + i * units + c0, y + i * units + c0,
+                             z + i * units + c0 if z != NULL else NULL, c1 - c0)
         if db != NULL:
             for j in range(c0, c1):
                 db[j] += d[i * units + j]
 
 
 cdef void _dense_forward(const floating* x, const floating* w, const floating* b, floating* out,
-                         int n, int n_in, int units, int act, int n_threads) noexcept nogil:
-    gemm_par(False, False, n, units, n_in, 1, x, n_in, w, units, 0, out, units, n_threads)
-    if b != NULL or act != ACT_LINEAR:
-        bias_act_forward(out, b, n, units, act, n_threads)
+                         floating* z, int n, int n_in, int units, int act, floating alpha,
+                         int n_threads) noexcept nogil:
+    if z == NULL:  # in place in out
+        gemm_par(False, False, n, units, n_in, 1, x, n_in, w, units, 0, out, units, n_threads)
+        if b != NULL or act != ACT_LINEAR:
+            bias_act_forward(out, out, b, n, units, act, alpha, n_threads)
+    else:
+        gemm_par(False, False, n, units, n_in, 1, x, n_in, w, units, 0, z, units, n_threads)
+        bias_act_forward(z, out, b, n, units, act, alpha, n_threads)
 
 
-cdef void _dense_backward(const floating* x, const floating* w, const floating* y, floating* dy,
-                          floating* dw, floating* db, floating* dx,
-                          int n, int n_in, int units, int act, int n_threads) noexcept nogil:
-    act_bias_backward(dy, y, db, n, units, act, n_threads)
+cdef void _dense_backward(const floating* x, const floating* w, const floating* y, const floating* z,
+                          floating* dy, floating* dw, floating* db, floating* dx,
+                          int n, int n_in, int units, int act, floating alpha,
+                          int n_threads) noexcept nogil:
+    act_bias_backward(dy, y, z, db, n, units, act, alpha, n_threads)
     # dW = x^T dz ; dx = dz W^T
     if n == 0:
         memset(dw, 0, <size_t>n_in * units * sizeof(floating))
@@ -109,9 +129,17 @@ cdef void _dense_backward(const floating* x, const floating* w, const floating* 
         gemm_par(False, True, n, n_in, units, 1, dy, units, w, units, 0, dx, n_in, n_threads)
 
 
+cdef int check_act(int act, bint has_z) except -1:
+    if act < 0 or act >= ACT_COUNT:
+        raise ValueError(f"act: expected an activation code in [0, {ACT_COUNT}), got {act}")
+    if act_needs_z(act) and not has_z:
+        raise ValueError(f"z: activation code {act} reads the pre-activation: expected a z buffer, got None")
+    return 0
+
+
 def dense_forward(cnp.ndarray x, cnp.ndarray w, object b, cnp.ndarray out,
-                  Py_ssize_t n, int act, int n_threads=1):
-    """out[:n] = act(x[:n] @ w + b).
+                  Py_ssize_t n, int act, int n_threads=1, double alpha=0.0, object z=None):
+    """out[:n] = act(x[:n] @ w + b), and z[:n] = x[:n] @ w + b when z is given.
 
     Parameters
     ----------
@@ -123,6 +151,9 @@ def dense_forward(cnp.ndarray x, cnp.ndarray w, object b, cnp.ndarray out,
     act : activation code (fastnn.activations)
     n_threads : OpenMP threads for the GEMM (split, see _blas.gemm_par) and the
         bias/activation pass; large enough work only
+    alpha : the activation's parameter (leaky_relu's negative_slope, elu's alpha)
+    z : (>= n, units) or None, written: the pre-activation, required by the
+        activations whose backward reads it (gelu, silu, mish); must not overlap out
     """
     cdef int t = float_type(w, "w")
     check_array(w, "w", t, 2, 0, -1, False)
@@ -130,26 +161,34 @@ def dense_forward(cnp.ndarray x, cnp.ndarray w, object b, cnp.ndarray out,
     check_array(x, "x", t, 2, n, n_in, False)
     check_array(out, "out", t, 2, n, units, True)
     cdef void* bp = data_or_null(b, "b", t, 1, units, -1, False)
-    if act < ACT_LINEAR or act > ACT_SOFTMAX:
-        raise ValueError(f"act: unknown activation code {act}")
+    cdef void* zp = data_or_null(z, "z", t, 2, n, units, True)
+    check_act(act, zp != NULL)
+    if zp != NULL and arrays_overlap(<cnp.ndarray>z, out):
+        raise ValueError("z: expected a buffer separate from out, got one that overlaps it")
     n_threads = max(1, n_threads)
     if t == cnp.NPY_FLOAT32:
         with nogil:
             _dense_forward(<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(w), <float*>bp,
-                           <float*>cnp.PyArray_DATA(out), n, n_in, units, act, n_threads)
+                           <float*>cnp.PyArray_DATA(out), <float*>zp, n, n_in, units, act,
+                           <float>alpha, n_threads)
     else:
         with nogil:
             _dense_forward(<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(w), <double*>bp,
-                           <double*>cnp.PyArray_DATA(out), n, n_in, units, act, n_threads)
+                           <double*>cnp.PyArray_DATA(out), <double*>zp, n, n_in, units, act,
+                           alpha, n_threads)
 
 
 def dense_backward(cnp.ndarray x, cnp.ndarray w, cnp.ndarray y, cnp.ndarray dy,
-                   cnp.ndarray dw, object db, object dx, Py_ssize_t n, int act, int n_threads=1):
+                   cnp.ndarray dw, object db, object dx, Py_ssize_t n, int act, int n_threads=1,
+                   double alpha=0.0, object z=None):
     """Backward pass of dense_forward for the first n rows.
 
     dy (gradient w.r.t. the output y, (>= n, units)) is overwritten with the
     gradient w.r.t. the pre-activation. Writes dw (n_in, units), db (units,)
     unless None, and dx (>= n, n_in) unless None (the first layer skips it).
+    alpha is the activation's parameter; z (>= n, units), the pre-activation
+    written by dense_forward, is required by gelu, silu and mish (act_needs_z)
+    and ignored by the others.
     """
     cdef int t = float_type(w, "w")
     check_array(w, "w", t, 2, 0, -1, False)
@@ -160,21 +199,23 @@ def dense_backward(cnp.ndarray x, cnp.ndarray w, cnp.ndarray y, cnp.ndarray dy,
     check_array(dw, "dw", t, 2, n_in, units, True)
     cdef void* dbp = data_or_null(db, "db", t, 1, units, -1, True)
     cdef void* dxp = data_or_null(dx, "dx", t, 2, n, n_in, True)
-    if act < ACT_LINEAR or act > ACT_SOFTMAX:
-        raise ValueError(f"act: unknown activation code {act}")
+    cdef void* zp = data_or_null(z, "z", t, 2, n, units, False)
+    check_act(act, zp != NULL)
+    if not act_needs_z(act):
+        zp = NULL
     n_threads = max(1, n_threads)
     if t == cnp.NPY_FLOAT32:
         with nogil:
             _dense_backward(<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(w),
-                            <float*>cnp.PyArray_DATA(y), <float*>cnp.PyArray_DATA(dy),
+                            <float*>cnp.PyArray_DATA(y), <float*>zp, <float*>cnp.PyArray_DATA(dy),
                             <float*>cnp.PyArray_DATA(dw), <float*>dbp, <float*>dxp,
-                            n, n_in, units, act, n_threads)
+                            n, n_in, units, act, <float>alpha, n_threads)
     else:
         with nogil:
             _dense_backward(<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(w),
-                            <double*>cnp.PyArray_DATA(y), <double*>cnp.PyArray_DATA(dy),
+                            <double*>cnp.PyArray_DATA(y), <double*>zp, <double*>cnp.PyArray_DATA(dy),
                             <double*>cnp.PyArray_DATA(dw), <double*>dbp, <double*>dxp,
-                            n, n_in, units, act, n_threads)
+                            n, n_in, units, act, alpha, n_threads)
 
 
 def softmax_rows(cnp.ndarray z, Py_ssize_t n):
@@ -187,8 +228,8 @@ def softmax_rows(cnp.ndarray z, Py_ssize_t n):
     if t == cnp.NPY_FLOAT32:
         with nogil:
             for i in range(n):
-                act_forward_row(ACT_SOFTMAX, <float*>cnp.PyArray_DATA(z) + i * k, k)
+                softmax_row(<float*>cnp.PyArray_DATA(z) + i * k, k)
     else:
         with nogil:
             for i in range(n):
-                act_forward_row(ACT_SOFTMAX, <double*>cnp.PyArray_DATA(z) + i * k, k)
+                softmax_row(<double*>cnp.PyArray_DATA(z) + i * k, k)

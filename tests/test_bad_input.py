@@ -205,7 +205,7 @@ TRAINING_CASES = [
     ("weights-strings", lambda m: m.set_weights([w.astype(str) for w in m.get_weights()]), TypeError,
      "weights[0]"),
     # compile and build on a trained model
-    ("compile-loss", lambda m: m.compile(optimizer="sgd", loss="hinge"), ValueError, "loss", "'hinge'"),
+    ("compile-loss", lambda m: m.compile(optimizer="sgd", loss="hinge_loss_v2"), ValueError, "loss", "'hinge_loss_v2'"),
     ("compile-no-loss", lambda m: m.compile(optimizer="sgd"), ValueError, "loss", "None"),
     ("compile-optimizer", lambda m: m.compile(optimizer="rmsprop", loss="mse"), ValueError,
      "optimizer", "'rmsprop'"),
@@ -320,7 +320,7 @@ def test_failed_first_call_builds_nothing(method, case):
 # --- constructors and names --------------------------------------------------------------------
 
 @pytest.mark.parametrize("make, arg, shown", [
-    (lambda: layers.Dense(4, activation="swish"), "activation", "'swish'"),
+    (lambda: layers.Dense(4, activation="swishy"), "activation", "'swishy'"),
     (lambda: layers.Dense(4, activation=3), "activation", "3"),
     (lambda: layers.Dense(0), "units", "0"),
     (lambda: layers.Dense(-3), "units", "-3"),

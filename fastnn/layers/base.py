@@ -99,6 +99,14 @@ class Layer:
         """Regularization loss of the current weights (what evaluate adds)."""
         return 0.0
 
+    def random_state(self) -> Any:
+        """Where the layer's random stream stands (None for deterministic layers);
+        set_random_state(random_state()) replays the same masks or noise."""
+        return None
+
+    def set_random_state(self, state: Any) -> None:
+        """Rewind the random stream to a value from random_state()."""
+
     def apply_constraints(self) -> None:
         """Project the parameters after an optimizer step (kernel constraints)."""
 
