@@ -197,3 +197,158 @@ def test_gradient_check_max_checks_and_bad_arguments():
     uncompiled = fastnn.Sequential([layers.Dense(3)])
     with pytest.raises(ValueError, match=r"^model: compile it"):
         fastnn.gradient_check(uncompiled, X, y)
+
+
+# -- regularizers and constraints on Dense -------------------------------------------------
+
+def linear_mse_reference(X, T, W, b, kernel=(0.0, 0.0), bias=(0.0, 0.0), activity=(0.0, 0.0)):
+    """float64 loss and (dW, db) of y = X W + b under MSE plus Keras penalties."""
+    n, k = T.shape
+    Y = X @ W + b
+    loss = np.mean((Y - T) ** 2)
+    dY = 2 * (Y - T) / (n * k)
+    (k1, k2), (b1, b2), (a1, a2) = kernel, bias, activity
+    loss += k1 * np.abs(W).sum() + k2 * (W ** 2).sum() + b1 * np.abs(b).sum() + b2 * (b ** 2).sum()
+    loss += (a1 * np.abs(Y).sum() + a2 * (Y ** 2).sum()) / n  # Keras divides by the batch size
+    dY += (a1 * np.sign(Y) + 2 * a2 * Y) / n
+    dW = X.T @ dY + k1 * np.sign(W) + 2 * k2 * W
+    db = dY.sum(0) + b1 * np.sign(b) + 2 * b2 * b
+    return loss, dW, db
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("which", ["kernel", "bias", "activity", "all"])
+def test_regularized_loss_and_gradients_match_the_formula(dtype, which):
+    rng = np.random.default_rng(11)
+    X, T = rng.standard_normal((9, 5)), rng.standard_normal((9, 3))
+    factors = {"kernel": (0.03, 0.2), "bias": (0.05, 0.1), "activity": (0.02, 0.3)}
+    use = factors if which == "all" else {which: factors[which]}
+    kwargs = {f"{k}_regularizer": fastnn.regularizers.L1L2(*v) for k, v in use.items()}
+    model = fastnn.Sequential([layers.Dense(3, bias_initializer="random_normal", **kwargs)],
+                              seed=1, dtype=dtype)
+    model.compile(optimizer="sgd", loss="mse")
+    model.build((None, 5))
+    W, b = (w.astype(np.float64) for w in model.get_weights())
+    loss, (dW, db) = model.compute_gradients(X, T)
+    want, want_dW, want_db = linear_mse_reference(X.astype(dtype), T.astype(dtype), W, b, **use)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(loss, want, rtol=tol)
+    np.testing.assert_allclose(dW, want_dW, rtol=tol, atol=tol)
+    np.testing.assert_allclose(db, want_db, rtol=tol, atol=tol)
+    # evaluate adds the weight penalties (not the activity one) to the data loss
+    data_loss = np.mean((X.astype(dtype) @ W + b - T.astype(dtype)) ** 2)
+    k1, k2 = use.get("kernel", (0, 0))
+    b1, b2 = use.get("bias", (0, 0))
+    weights_penalty = k1 * np.abs(W).sum() + k2 * (W ** 2).sum() + b1 * np.abs(b).sum() + b2 * (b ** 2).sum()
+    np.testing.assert_allclose(model.evaluate(X, T)["loss"], data_loss + weights_penalty, rtol=tol)
+
+
+def test_l2_regularization_shrinks_weights_and_gradient_check_passes():
+    rng = np.random.default_rng(12)
+    X, y = rng.standard_normal((64, 6)), rng.integers(0, 3, 64)
+    norms = []
+    for l2 in (0.0, 0.05):
+        model = fastnn.Sequential([layers.Dense(8, activation="tanh", kernel_regularizer=fastnn.regularizers.L2(l2)),
+                                   layers.Dense(3, kernel_regularizer=fastnn.regularizers.L2(l2))], seed=3)
+        model.compile(optimizer=fastnn.optimizers.SGD(0.1), loss="softmax_cross_entropy")
+        model.fit(X, y, epochs=30, batch_size=16, verbose=0)
+        norms.append(sum(float((w ** 2).sum()) for w in model.get_weights()[::2]))
+        if l2:
+            assert max(fastnn.gradient_check(model, X[:8], y[:8]).values()) < 1e-6
+    assert norms[1] < 0.7 * norms[0], norms
+
+
+@pytest.mark.parametrize("constraint, check", [
+    (fastnn.constraints.MaxNorm(0.5), lambda W: np.all(np.linalg.norm(W, axis=0) <= 0.5 + 1e-6)),
+    (fastnn.constraints.UnitNorm(), lambda W: np.allclose(np.linalg.norm(W, axis=0), 1.0, atol=1e-5)),
+    (fastnn.constraints.NonNeg(), lambda W: np.all(W >= 0)),
+])
+def test_kernel_constraint_holds_after_every_step(constraint, check):
+    rng = np.random.default_rng(13)
+    X, y = 3 * rng.standard_normal((40, 6)), rng.integers(0, 3, 40)
+    model = fastnn.Sequential([layers.Dense(8, activation="relu", kernel_constraint=constraint),
+                               layers.Dense(3)], seed=4)
+    model.compile(optimizer=fastnn.optimizers.SGD(0.5), loss="softmax_cross_entropy")
+    model.build((None, 6))
+    unconstrained = model.get_weights()[0]
+    assert not check(unconstrained)  # the test can fail: the initial kernel breaks it
+    for _ in range(3):
+        model.train_on_batch(X, y)
+        assert check(model.get_weights()[0])
+
+
+def test_regularized_dense_config_round_trip():
+    layer = layers.Dense(4, kernel_initializer=fastnn.initializers.HeNormal(seed=3),
+                         kernel_regularizer="l2", bias_regularizer=fastnn.regularizers.L1(0.1),
+                         activity_regularizer={"class_name": "L1L2", "config": {"l1": 0.1, "l2": 0.2}},
+                         kernel_constraint="max_norm", bias_constraint=fastnn.constraints.NonNeg())
+    clone = layers.Dense.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    assert clone.activity_regularizer == fastnn.regularizers.L1L2(0.1, 0.2)
+    assert clone.kernel_initializer.get_config()["seed"] == 3
+
+
+@pytest.mark.parametrize("arg", ["kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                                 "kernel_constraint", "bias_constraint"])
+def test_unknown_regularizer_or_constraint_is_named(arg):
+    with pytest.raises(ValueError, match=rf"^{arg}: expected .* got 'nope'"):
+        layers.Dense(3, **{arg: "nope"})
+
+
+# -- gradient checks through whole networks ---------------------------------------------------
+
+class WeightedSquare(fastnn.losses.Loss):
+    """A custom cost: squared error, over-prediction counting three times."""
+
+    def value(self, y_true, y_pred):
+        e = y_pred - y_true
+        return np.mean(np.where(e > 0, 3.0, 1.0) * e ** 2, axis=-1)
+
+    def gradient(self, y_true, y_pred):
+        e = y_pred - y_true
+        return np.where(e > 0, 3.0, 1.0) * 2 * e / y_pred.shape[1]
+
+
+@pytest.fixture
+def softcube():
+    name = "softcube_test"
+    fastnn.activations.register(name, lambda z: z ** 3 / 3 + z, lambda z: z ** 2 + 1)
+    yield name
+    fastnn.activations.unregister(name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gradient_check_through_every_toolkit_layer(dtype, softcube):
+    rng = np.random.default_rng(14)
+    X, T = rng.standard_normal((12, 5)), rng.standard_normal((12, 2))
+    model = fastnn.Sequential([
+        layers.Normalization(mean=0.5, variance=2.0),
+        layers.GaussianNoise(0.1, seed=1),
+        layers.Dense(7, activation="gelu", kernel_regularizer=fastnn.regularizers.L2(0.01)),
+        layers.BatchNormalization(),
+        layers.Activation("swish"),
+        layers.Dropout(0.3, seed=2),
+        layers.Dense(6, activation=softcube, activity_regularizer=fastnn.regularizers.L2(0.01)),
+        layers.LayerNormalization(),
+        layers.Dense(6, activation=fastnn.activations.get("leaky_relu", negative_slope=0.1)),
+        layers.Dense(2, activation="tanh"),
+    ], seed=5, dtype=dtype)
+    model.compile(optimizer="adam", loss=WeightedSquare())
+    errors = fastnn.gradient_check(model, X, T)
+    assert len(errors) == 6  # Dense x4, BN, LN have parameters
+    assert max(errors.values()) < 1e-5, errors
+
+
+def test_gradient_check_flags_a_wrong_custom_derivative():
+    name = "wrong_softcube_test"
+    fastnn.activations.register(name, lambda z: z ** 3 / 3 + z, lambda z: z ** 2 + 1.1)
+    try:
+        rng = np.random.default_rng(15)
+        X, y = rng.standard_normal((8, 4)), rng.integers(0, 3, 8)
+        model = fastnn.Sequential([layers.Dense(5, activation=name), layers.Dense(3)], seed=6)
+        model.compile(optimizer="sgd", loss="softmax_cross_entropy")
+        errors = fastnn.gradient_check(model, X, y)
+        first, second = (l.name for l in model.layers)
+        assert errors[first] > 1e-3 and errors[second] < 1e-6, errors
+    finally:
+        fastnn.activations.unregister(name)

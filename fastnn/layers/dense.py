@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from fastnn import activations, initializers, ops
+from fastnn import activations, constraints, initializers, ops, regularizers
 from fastnn.layers.base import Layer
 
 
@@ -22,8 +22,21 @@ class Dense(Layer):
         or its config dict ``{"name": "leaky_relu", "negative_slope": 0.1}``.
     use_bias : bool
         Whether to add a bias vector b of shape (units,).
-    kernel_initializer, bias_initializer : str
-        Names from fastnn.initializers.
+    kernel_initializer, bias_initializer : str, Initializer or dict
+        Names from `fastnn.initializers.names()`, instances or config dicts.
+    kernel_regularizer, bias_regularizer : Regularizer, str, dict or None
+        Penalty on the weights, `fastnn.regularizers.L1/L2/L1L2` (Keras
+        definitions: ``l1 * sum|w| + l2 * sum w**2``). Its gradient is added to
+        the weight gradient by one kernel pass right after the backward GEMM,
+        and its value to the training loss (and to evaluate's loss).
+    activity_regularizer : Regularizer, str, dict or None
+        Penalty on the layer's output y, divided by the batch size as Keras
+        does: ``(l1 * sum|y| + l2 * sum y**2) / n``. Its gradient is added to
+        the incoming gradient before the backward pass; its value goes into the
+        training loss (evaluate reports the weight penalties only).
+    kernel_constraint, bias_constraint : Constraint, str, dict or None
+        Projection applied in place after each optimizer step
+        (`fastnn.constraints.MaxNorm`, `NonNeg`, `UnitNorm`, `MinMaxNorm`).
 
     The forward pass is one GEMM plus a fused bias/activation pass; the backward
     pass fuses the activation gradient with the bias-gradient column sums, then
@@ -42,8 +55,10 @@ class Dense(Layer):
 
     def __init__(self, units: int, activation: str | dict | activations.ActivationSpec | None = None,
                  use_bias: bool = True,
-                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
-                 name: str | None = None):
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 bias_constraint: Any = None, name: str | None = None):
         super().__init__(name)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"units: expected an integer >= 1, got {units!r}")
@@ -53,10 +68,19 @@ class Dense(Layer):
         self.act = self.activation_spec.code
         self._alpha = self.activation_spec.alpha
         self.use_bias = bool(use_bias)
-        initializers.get(kernel_initializer, "kernel_initializer")
-        initializers.get(bias_initializer, "bias_initializer")
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
+        self.activity_regularizer = regularizers.get(activity_regularizer, "activity_regularizer")
+        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
+        if not self.use_bias:  # nothing to penalize or project
+            self.bias_regularizer = self.bias_constraint = None
+        self.has_penalty = any(r is not None for r in (
+            self.kernel_regularizer, self.bias_regularizer, self.activity_regularizer))
+        self.has_constraints = self.kernel_constraint is not None or self.bias_constraint is not None
+        self._penalty = 0.0
         self.kernel = self.bias = self._dkernel = self._dbias = None
         self._out = self._dx = self._x = self._z = None
 
@@ -71,10 +95,10 @@ class Dense(Layer):
         return specs
 
     def initial_values(self, rng):
-        values = [initializers.get(self.kernel_initializer)(
+        values = [self.kernel_initializer(
             (self.input_dim, self.units), self.input_dim, self.units, rng, self.dtype)]
         if self.use_bias:
-            values.append(initializers.get(self.bias_initializer)(
+            values.append(self.bias_initializer(
                 (self.units,), self.input_dim, self.units, rng, self.dtype))
         return values
 
@@ -102,6 +126,10 @@ class Dense(Layer):
 
     def backward(self, dout, n, need_dx):
         dx = self._dx if need_dx else None
+        penalty = 0.0
+        if self.activity_regularizer is not None:  # d/dy of (l1 sum|y| + l2 sum y^2) / n
+            r = self.activity_regularizer
+            penalty += ops.add_penalty(self._out, dout, n * self.units, r.l1 / n, r.l2 / n)
         if self.activation_spec.custom:  # dout *= act'(z) in numpy, then a linear backward
             self.activation_spec.backward(self._z, self._out, dout, n)
             ops.dense_backward(self._x, self.kernel, self._out, dout, self._dkernel, self._dbias,
@@ -109,10 +137,44 @@ class Dense(Layer):
         else:
             ops.dense_backward(self._x, self.kernel, self._out, dout, self._dkernel, self._dbias,
                                dx, n, self.act, self._alpha, self._z)
+        if self.has_penalty:
+            penalty += self._weight_penalties(add_gradient=True)
+        self._penalty = penalty
         return dx
+
+    def _weight_penalties(self, add_gradient: bool) -> float:
+        """Kernel and bias penalties; with add_gradient, their gradients go into the
+        gradient arena in the same kernel pass (otherwise the value alone)."""
+        total = 0.0
+        for r, w, dw in ((self.kernel_regularizer, self.kernel, self._dkernel),
+                         (self.bias_regularizer, self.bias, self._dbias)):
+            if r is not None:
+                if add_gradient:
+                    total += ops.add_penalty(w, dw, w.size, r.l1, r.l2)
+                else:
+                    total += r(w)
+        return total
+
+    def penalty(self) -> float:
+        return self._penalty
+
+    def weight_penalty(self) -> float:
+        return self._weight_penalties(add_gradient=False)
+
+    def apply_constraints(self) -> None:
+        if self.kernel_constraint is not None:
+            self.kernel_constraint(self.kernel)
+        if self.bias_constraint is not None:
+            self.bias_constraint(self.bias)
 
     def get_config(self) -> dict[str, Any]:
         return {"units": self.units, "activation": activations.serialize(self.activation_spec),
                 "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer, "name": self.name}
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint),
+                "name": self.name}
