@@ -1,0 +1,44 @@
+"""The examples in examples/ run (in seconds) and show what they claim."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sales_forecast_asymmetric_cost_forecasts_high(capsys):
+    results = load("sales_forecast").main()
+    (w_mse, above_mse, cost_mse), (w_asym, above_asym, cost_asym) = results.values()
+    np.testing.assert_allclose(w_mse, 1.0, atol=0.02)  # MSE: weights near 1
+    assert 0.35 < above_mse < 0.65
+    assert np.all(w_asym > 1.02)  # the cost of running short pushes the forecast up
+    assert above_asym > 0.8
+    assert cost_asym < 0.6 * cost_mse  # and it is cheaper for the business
+    out = capsys.readouterr().out
+    assert "MSE" in out and "Asymmetric" in out and "weights" in out
+
+
+def test_activations_tour_trains_every_activation(tmp_path, capsys):
+    tour = load("activations_tour")
+    pytest.importorskip("matplotlib", reason="matplotlib (the test extra) draws the plot")
+    png = tmp_path / "curves.png"
+    results = tour.main(str(png))
+    assert list(results) == tour.HIDDEN
+    # a linear network cannot separate spirals; the usual non-linear choices can
+    assert results["linear"] < 0.8
+    for name in ("relu", "gelu", "silu", "mish", "elu", "leaky_relu"):
+        assert results[name] > 0.95, (name, results[name])
+    assert png.stat().st_size > 10_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "saved" in capsys.readouterr().out
