@@ -45,19 +45,22 @@ def all_finite(cnp.ndarray a):
     if not cnp.PyArray_IS_C_CONTIGUOUS(a):
         raise ValueError("a: expected a C-contiguous array")
     cdef Py_ssize_t n = cnp.PyArray_SIZE(a), i
-    cdef float fs = 0
-    cdef double ds = 0
-    cdef const float* fp = <float*>cnp.PyArray_DATA(a)
-    cdef const double* dp = <double*>cnp.PyArray_DATA(a)
-    # x * 0 is 0 for finite x and NaN for NaN or +-inf: one branch-free, vectorizable sum.
+    cdef cnp.uint32_t fmax = 0
+    cdef cnp.uint64_t dmax = 0
+    cdef const cnp.uint32_t* fp = <cnp.uint32_t*>cnp.PyArray_DATA(a)
+    cdef const cnp.uint64_t* dp = <cnp.uint64_t*>cnp.PyArray_DATA(a)
+    # A float is NaN or +-inf exactly when its bits without the sign are >= those of
+    # +inf (all exponent bits set). An integer max is associative, so the loop
+    # vectorizes (a float sum would run one element per add latency: 12 ms on a
+    # 65536 x 130 input, a tenth of an epoch of the tabular MLP).
     with nogil:
         if t == cnp.NPY_FLOAT32:
             for i in range(n):
-                fs += fp[i] * 0
+                fmax = max(fmax, fp[i] & 0x7FFFFFFFu)
         else:
             for i in range(n):
-                ds += dp[i] * 0
-    return fs == 0 and ds == 0
+                dmax = max(dmax, dp[i] & 0x7FFFFFFFFFFFFFFFull)
+    return fmax < 0x7F800000u and dmax < 0x7FF0000000000000ull
 
 
 def check_labels(cnp.ndarray labels, Py_ssize_t n_classes):

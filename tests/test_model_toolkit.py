@@ -352,3 +352,16 @@ def test_gradient_check_flags_a_wrong_custom_derivative():
         assert errors[first] > 1e-3 and errors[second] < 1e-6, errors
     finally:
         fastnn.activations.unregister(name)
+
+
+def test_backpropagation_stops_at_the_first_trainable_layer():
+    # Normalization and Dropout before the first Dense have nothing to learn: that Dense
+    # skips its input-gradient GEMM, and the gradients stay exact (finite differences).
+    rng = np.random.default_rng(16)
+    X, y = rng.standard_normal((10, 4)), rng.integers(0, 3, 10)
+    model = fastnn.Sequential([layers.Normalization(mean=0.1, variance=2.0), layers.Dropout(0.2, seed=3),
+                               layers.Dense(5, activation="tanh"), layers.Dense(3)], seed=7)
+    model.compile(optimizer="sgd", loss="softmax_cross_entropy")
+    model.fit(X, y, verbose=0)
+    assert model.layers[2]._dx is None and model.layers[3]._dx is not None
+    assert max(fastnn.gradient_check(model, X, y).values()) < 1e-6

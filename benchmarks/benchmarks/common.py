@@ -32,3 +32,43 @@ def mlp(sizes, dtype="float32", optimizer=None):
     model.compile(optimizer=optimizer or optimizers.Adam(1e-3), loss="softmax_cross_entropy",
                   metrics=["accuracy"])
     return model
+
+
+# The tabular MLP of issue 4: 130 features, 5 labels (multi-label), batch 4096.
+TABULAR_FEATURES, TABULAR_LABELS, TABULAR_WIDTH, TABULAR_BATCH = 130, 5, 160, 4096
+
+
+@functools.lru_cache(maxsize=None)
+def tabular_data(n, seed=0):
+    """Synthetic multi-label data: labels from random projections of skewed features."""
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((n, TABULAR_FEATURES)) * rng.uniform(0.5, 20, TABULAR_FEATURES)
+         + rng.uniform(-50, 50, TABULAR_FEATURES)).astype(np.float32)
+    proj = rng.standard_normal((TABULAR_FEATURES, TABULAR_LABELS))
+    Z = (X - X.mean(0)) / X.std(0) @ proj / np.sqrt(TABULAR_FEATURES)
+    Y = (Z + 0.5 * rng.standard_normal(Z.shape) > 0).astype(np.float32)
+    return X, Y
+
+
+def tabular_mlp(X, plain=False, dtype="float32"):
+    """Normalization -> Dropout(0.2) -> 3 x [Dense(160) -> BatchNormalization -> swish ->
+    Dropout(0.2)] -> Dense(5), BCE from logits (label smoothing 0.01), Adam(1e-3).
+    plain=True: the same Dense stack without Dropout and BatchNormalization (swish fused)."""
+    from fastnn import losses
+
+    norm = layers.Normalization()
+    norm.adapt(X)
+    stack = [layers.Input((TABULAR_FEATURES,)), norm]
+    if not plain:
+        stack.append(layers.Dropout(0.2))
+    for _ in range(3):
+        if plain:
+            stack.append(layers.Dense(TABULAR_WIDTH, activation="swish"))
+        else:
+            stack += [layers.Dense(TABULAR_WIDTH), layers.BatchNormalization(),
+                      layers.Activation("swish"), layers.Dropout(0.2)]
+    stack.append(layers.Dense(TABULAR_LABELS))
+    model = fastnn.Sequential(stack, seed=0, dtype=dtype)
+    model.compile(optimizer=optimizers.Adam(1e-3),
+                  loss=losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.01))
+    return model

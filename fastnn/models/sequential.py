@@ -198,6 +198,8 @@ class Sequential:
             self._grad_views += g
             self._weight_views += p + st
         self._penalized = [l for l in self.layers if getattr(l, "has_penalty", False)]
+        self._first_trainable = next(
+            (i for i, layer in enumerate(self.layers) if layer.param_specs()), len(self.layers))
         self._constrained = [l for l in self.layers if getattr(l, "has_constraints", False)]
 
     @property
@@ -307,7 +309,7 @@ class Sequential:
         if rows <= self._capacity:
             return
         for i, layer in enumerate(self.layers):
-            layer.allocate(rows, need_dx=i > 0)
+            layer.allocate(rows, need_dx=i > self._first_trainable)
         self._xbuf = np.empty((rows, self.input_dim), self.dtype)
         self._gbuf = np.empty((rows, self.layers[-1].output_dim), self.dtype)
         self._ybuf = None
@@ -327,9 +329,12 @@ class Sequential:
 
     def _backward(self, n: int) -> None:
         d = self._gbuf
-        layers = self.layers
-        for i in range(len(layers) - 1, -1, -1):
-            d = layers[i].backward(d, n, need_dx=i > 0)
+        layers, first = self.layers, self._first_trainable
+        # Layers before the first one with parameters (Normalization, Dropout on the
+        # input) need no gradient: backpropagation stops there, and the first
+        # trainable layer skips its dx GEMM.
+        for i in range(len(layers) - 1, first - 1, -1):
+            d = layers[i].backward(d, n, need_dx=i > first)
 
     def _loss_value(self, out: np.ndarray, targets: np.ndarray, grad: np.ndarray | None, n: int,
                     weights: np.ndarray | None) -> tuple[float, float]:
