@@ -20,12 +20,20 @@ columns into one contiguous range per thread (a multiple of 16 wide, as
 dense.pyx's act_bias_backward), so each column is summed in row order by one
 thread; row statistics and every element-wise pass (outputs, input gradients)
 split the rows. No result depends on the thread count, bit for bit.
+
+Fused activation. Batch normalization can apply an element-wise activation to
+its output in the same pass (a model fuses `BatchNormalization ->
+Activation(...)`): forward, out = act(z) with z = (x - c) * a + b computed
+row by row; backward, dy *= act'(z) inside the gradient-sums pass, z being
+recomputed from x with the same operations (bit-identical to the forward's),
+so no z buffer and no separate pass either way.
 """
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport isfinite, sqrt
 
+from _activations cimport ACT_COUNT, ACT_LINEAR, act_backward_row, act_forward_row, act_rowwise
 from _arrays cimport check_array, data_or_null, float_type
 
 cnp.import_array()
@@ -42,10 +50,13 @@ cdef enum:
     W_CENTER = 0
     W_INV = 1
     W_SCALE = 2
-    W_SHIFT = 3     # forward: beta
-    W_K2 = 3        # backward: coefficient of (x - c) in dx (beta is not needed any more)
-    W_K3 = 4        # backward: constant term of dx
-    WORK_ROWS = 5
+    W_SHIFT = 3     # beta (kept: a fused activation's backward recomputes z from it)
+    W_K2 = 4        # backward: coefficient of (x - c) in dx
+    W_K3 = 5        # backward: constant term of dx
+    WORK_ROWS = 6
+
+#: Rows of the `work` buffer the batch-norm kernels need.
+BN_WORK_ROWS = WORK_ROWS
 
 cdef enum:
     # Columns per stack-resident block of accumulators in the column reductions.
@@ -65,6 +76,13 @@ cdef inline bint use_threads(Py_ssize_t n, Py_ssize_t d, int n_threads) noexcept
 
 
 # -- batch normalization ---------------------------------------------------------------------
+
+cdef int _check_act(int act) except -1:
+    if act < 0 or act >= ACT_COUNT or act_rowwise(act):
+        raise ValueError(f"act: expected an element-wise activation code in [0, {ACT_COUNT}) "
+                         f"(not softmax or log_softmax), got {act}")
+    return 0
+
 
 cdef void bn_stats_cols(const floating* x, double* acc, Py_ssize_t n, Py_ssize_t d,
                         Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
@@ -102,30 +120,41 @@ cdef void bn_stats_cols(const floating* x, double* acc, Py_ssize_t n, Py_ssize_t
         cb += w
 
 
-cdef void bn_grad_sums_cols(const floating* x, const floating* dy, const floating* work,
-                            double* acc, Py_ssize_t n, Py_ssize_t d, Py_ssize_t c0,
-                            Py_ssize_t c1) noexcept nogil:
+cdef void bn_grad_sums_cols(const floating* x, floating* dy, const floating* y,
+                            const floating* work, double* acc, Py_ssize_t n, Py_ssize_t d,
+                            Py_ssize_t c0, Py_ssize_t c1, int act, floating alpha) noexcept nogil:
     """acc[0, j] = sum_i dy, acc[1, j] = sum_i dy * x_hat for j in [c0, c1), with
     x_hat = (x - c) * s recomputed from x (not stored); stack accumulators as
-    bn_stats_cols."""
+    bn_stats_cols. With a fused activation (act != ACT_LINEAR), dy first becomes
+    dy * act'(z) in place, z = (x - c) * a + b recomputed into a stack row, y
+    the forward output act(z)."""
     cdef double s1[LOCAL_COLS]
     cdef double s2[LOCAL_COLS]
+    cdef floating zb[LOCAL_COLS]
     cdef Py_ssize_t i, j, cb, w
     cdef const floating* row
-    cdef const floating* drow
+    cdef floating* drow
     cdef const floating* wc
     cdef const floating* ws
+    cdef const floating* wa
+    cdef const floating* wb
     cb = c0
     while cb < c1:
         w = min(LOCAL_COLS, c1 - cb)
         wc = work + W_CENTER * d + cb
         ws = work + W_INV * d + cb
+        wa = work + W_SCALE * d + cb
+        wb = work + W_SHIFT * d + cb
         for j in range(w):
             s1[j] = 0
             s2[j] = 0
         for i in range(n):
             row = x + i * d + cb
             drow = dy + i * d + cb
+            if act != ACT_LINEAR:
+                for j in range(w):
+                    zb[j] = (row[j] - wc[j]) * wa[j] + wb[j]
+                act_backward_row(act, alpha, drow, y + i * d + cb, zb, w)
             for j in range(w):
                 s1[j] += drow[j]
                 s2[j] += <double>drow[j] * ((row[j] - wc[j]) * ws[j])
@@ -133,6 +162,26 @@ cdef void bn_grad_sums_cols(const floating* x, const floating* dy, const floatin
             acc[cb + j] = s1[j]
             acc[d + cb + j] = s2[j]
         cb += w
+
+
+cdef void bn_act_backward_rows(const floating* x, floating* dy, const floating* y,
+                               const floating* work, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t d,
+                               int act, floating alpha) noexcept nogil:
+    """dy := dy * act'(z) for rows [i0, i1), z recomputed as in bn_grad_sums_cols
+    (the backward passes that take no column sums)."""
+    cdef floating zb[LOCAL_COLS]
+    cdef Py_ssize_t i, j, cb, w
+    cdef const floating* row
+    for i in range(i0, i1):
+        cb = 0
+        while cb < d:
+            w = min(LOCAL_COLS, d - cb)
+            row = x + i * d + cb
+            for j in range(w):
+                zb[j] = (row[j] - work[W_CENTER * d + cb + j]) * work[W_SCALE * d + cb + j] \
+                        + work[W_SHIFT * d + cb + j]
+            act_backward_row(act, alpha, dy + i * d + cb, y + i * d + cb, zb, w)
+            cb += w
 
 
 cdef inline void bn_affine_row(const floating* x, const floating* c, const floating* a,
@@ -161,8 +210,9 @@ cdef inline void bn_scale_row(floating* dy, const floating* a, Py_ssize_t d) noe
         dy[j] = dy[j] * a[j]
 
 
-cdef void column_reduce(bint grads, const floating* x, const floating* dy, const floating* work,
-                        double* acc, Py_ssize_t n, Py_ssize_t d, int n_threads) noexcept nogil:
+cdef void column_reduce(bint grads, const floating* x, floating* dy, const floating* y,
+                        const floating* work, double* acc, Py_ssize_t n, Py_ssize_t d,
+                        int act, floating alpha, int n_threads) noexcept nogil:
     """bn_stats_cols (grads False) or bn_grad_sums_cols over all columns, one
     contiguous column range per thread (a multiple of 16 columns): each
     column's sums run in row order on one thread, so the result does not depend
@@ -173,11 +223,11 @@ cdef void column_reduce(bint grads, const floating* x, const floating* dy, const
             c0 = t * step
             if c0 < d:
                 if grads:
-                    bn_grad_sums_cols(x, dy, work, acc, n, d, c0, min(c0 + step, d))
+                    bn_grad_sums_cols(x, dy, y, work, acc, n, d, c0, min(c0 + step, d), act, alpha)
                 else:
                     bn_stats_cols(x, acc, n, d, c0, min(c0 + step, d))
     elif grads:
-        bn_grad_sums_cols(x, dy, work, acc, n, d, 0, d)
+        bn_grad_sums_cols(x, dy, y, work, acc, n, d, 0, d, act, alpha)
     else:
         bn_stats_cols(x, acc, n, d, 0, d)
 
@@ -185,10 +235,11 @@ cdef void column_reduce(bint grads, const floating* x, const floating* dy, const
 cdef void _bn_forward(const floating* x, const floating* gamma, const floating* beta,
                       floating* moving_mean, floating* moving_var, floating* out, double* acc,
                       floating* work, Py_ssize_t n, Py_ssize_t d, double momentum, double eps,
-                      bint training, int n_threads) noexcept nogil:
+                      bint training, int act, floating alpha, int n_threads) noexcept nogil:
     """Training: column statistics (two passes over x), then per-column
-    coefficients, then the output (one pass, split by rows). Inference: the
-    coefficients from the moving statistics, then the output."""
+    coefficients, then the output (one pass, split by rows, the activation
+    applied to each row while it is in cache). Inference: the coefficients from
+    the moving statistics, then the output."""
     cdef Py_ssize_t i, j
     cdef double mean, var, inv
     cdef floating* wc = work + W_CENTER * d
@@ -196,7 +247,7 @@ cdef void _bn_forward(const floating* x, const floating* gamma, const floating* 
     cdef floating* wa = work + W_SCALE * d
     cdef floating* wb = work + W_SHIFT * d
     if training:
-        column_reduce(False, x, NULL, NULL, acc, n, d, n_threads)
+        column_reduce(False, x, NULL, NULL, NULL, acc, n, d, ACT_LINEAR, 0, n_threads)
     for j in range(d):
         if training:
             mean = acc[j]
@@ -215,14 +266,19 @@ cdef void _bn_forward(const floating* x, const floating* gamma, const floating* 
     if use_threads(n, d, n_threads):
         for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
             bn_affine_row(x + i * d, wc, wa, wb, out + i * d, d)
+            if act != ACT_LINEAR:
+                act_forward_row(act, alpha, out + i * d, d)
     else:
         for i in range(n):
             bn_affine_row(x + i * d, wc, wa, wb, out + i * d, d)
+            if act != ACT_LINEAR:
+                act_forward_row(act, alpha, out + i * d, d)
 
 
-cdef void _bn_backward(const floating* x, floating* dy, floating* dgamma, floating* dbeta,
-                       double* acc, floating* work, Py_ssize_t n, Py_ssize_t d, bint training,
-                       bint need_dx, int n_threads) noexcept nogil:
+cdef void _bn_backward(const floating* x, floating* dy, const floating* y, floating* dgamma,
+                       floating* dbeta, double* acc, floating* work, Py_ssize_t n, Py_ssize_t d,
+                       bint training, bint need_dx, int act, floating alpha,
+                       int n_threads) noexcept nogil:
     """Backward pass of batch normalization; dy becomes dx if need_dx.
 
     With x_hat = (x - c) * s and a = gamma * s:
@@ -230,7 +286,9 @@ cdef void _bn_backward(const floating* x, floating* dy, floating* dgamma, floati
       training:  dx = a * (dy - dbeta / n - x_hat * dgamma / n)
                = dy * a + (x - c) * (-a * s * dgamma / n) + (-a * dbeta / n)
       inference: dx = dy * a (the statistics are constants).
-    Two passes: the column sums, then dx (split by rows)."""
+    Two passes: the column sums, then dx (split by rows). A fused activation's
+    derivative is applied to dy first, inside the column-sums pass (or in a pass
+    of its own when no sums are needed)."""
     cdef Py_ssize_t i, j
     cdef const floating* ws = work + W_INV * d
     cdef const floating* wa = work + W_SCALE * d
@@ -238,7 +296,7 @@ cdef void _bn_backward(const floating* x, floating* dy, floating* dgamma, floati
     cdef floating* wk3 = work + W_K3 * d
     cdef bint parallel = use_threads(n, d, n_threads)
     if dgamma != NULL or dbeta != NULL or (training and need_dx):
-        column_reduce(True, x, dy, work, acc, n, d, n_threads)
+        column_reduce(True, x, dy, y, work, acc, n, d, act, alpha, n_threads)
         for j in range(d):
             if dbeta != NULL:
                 dbeta[j] = <floating>acc[j]
@@ -246,6 +304,13 @@ cdef void _bn_backward(const floating* x, floating* dy, floating* dgamma, floati
                 dgamma[j] = <floating>acc[d + j]
     if not need_dx:
         return
+    if act != ACT_LINEAR and not training and dgamma == NULL and dbeta == NULL:
+        if parallel:  # chunks of rows, one per thread
+            for i in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
+                bn_act_backward_rows(x, dy, y, work, i * n // n_threads, (i + 1) * n // n_threads,
+                                     d, act, alpha)
+        else:
+            bn_act_backward_rows(x, dy, y, work, 0, n, d, act, alpha)
     if training:
         for j in range(d):
             wk2[j] = <floating>(-(<double>wa[j]) * ws[j] * acc[d + j] / n)
@@ -268,7 +333,8 @@ def batch_norm_forward(cnp.ndarray x not None, cnp.ndarray gamma not None,
                        cnp.ndarray beta not None, cnp.ndarray moving_mean not None,
                        cnp.ndarray moving_variance not None, cnp.ndarray out not None,
                        cnp.ndarray acc not None, cnp.ndarray work not None, Py_ssize_t n,
-                       double momentum, double epsilon, bint training, int n_threads=1):
+                       double momentum, double epsilon, bint training, int act=ACT_LINEAR,
+                       double alpha=0, int n_threads=1):
     """Batch normalization over the first n rows of x.
 
     training: out = gamma * (x - mean) / sqrt(var + epsilon) + beta with the
@@ -283,8 +349,11 @@ def batch_norm_forward(cnp.ndarray x not None, cnp.ndarray gamma not None,
     moving_mean, moving_variance : (d,), written in training
     out : (>= n, d), written
     acc : (2, d) float64 workspace (batch mean and squared deviations)
-    work : (5, d) workspace in x's dtype; holds what batch_norm_backward needs
-    n : rows; momentum in [0, 1]; epsilon > 0; n_threads : the result does not depend on it
+    work : (BN_WORK_ROWS, d) workspace in x's dtype; holds what batch_norm_backward needs
+    n : rows; momentum in [0, 1]; epsilon > 0
+    act, alpha : an element-wise activation code (_activations.pxd) and its
+        parameter, applied to the output in the same pass (out = act(z))
+    n_threads : the result does not depend on it
     """
     cdef int t = float_type(x, "x")
     check_array(x, "x", t, 2, n, -1, False)
@@ -300,6 +369,7 @@ def batch_norm_forward(cnp.ndarray x not None, cnp.ndarray gamma not None,
         raise ValueError(f"momentum: expected a float in [0, 1], got {momentum}")
     if not (epsilon > 0.0 and isfinite(epsilon)):
         raise ValueError(f"epsilon: expected a finite float > 0, got {epsilon}")
+    _check_act(act)
     if training and n == 0:
         return  # no batch statistics: nothing to normalize, moving statistics unchanged
     n_threads = max(1, n_threads)
@@ -309,30 +379,40 @@ def batch_norm_forward(cnp.ndarray x not None, cnp.ndarray gamma not None,
                         <float*>cnp.PyArray_DATA(beta), <float*>cnp.PyArray_DATA(moving_mean),
                         <float*>cnp.PyArray_DATA(moving_variance), <float*>cnp.PyArray_DATA(out),
                         <double*>cnp.PyArray_DATA(acc), <float*>cnp.PyArray_DATA(work),
-                        n, d, momentum, epsilon, training, n_threads)
+                        n, d, momentum, epsilon, training, act, <float>alpha, n_threads)
     else:
         with nogil:
             _bn_forward(<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(gamma),
                         <double*>cnp.PyArray_DATA(beta), <double*>cnp.PyArray_DATA(moving_mean),
                         <double*>cnp.PyArray_DATA(moving_variance), <double*>cnp.PyArray_DATA(out),
                         <double*>cnp.PyArray_DATA(acc), <double*>cnp.PyArray_DATA(work),
-                        n, d, momentum, epsilon, training, n_threads)
+                        n, d, momentum, epsilon, training, act, alpha, n_threads)
 
 
 def batch_norm_backward(cnp.ndarray x not None, cnp.ndarray dy not None, object dgamma,
                         object dbeta, cnp.ndarray acc not None, cnp.ndarray work not None,
-                        Py_ssize_t n, bint training, bint need_dx, int n_threads=1):
-    """Backward pass of the batch_norm_forward call that filled `work` (same x, n, training).
+                        Py_ssize_t n, bint training, bint need_dx, object y=None,
+                        int act=ACT_LINEAR, double alpha=0, int n_threads=1):
+    """Backward pass of the batch_norm_forward call that filled `work` (same x, n,
+    training, act, alpha; y its output, required with an activation).
 
     Writes dgamma = sum(dy * x_hat) and dbeta = sum(dy) over the n rows (each
     skipped when None) and, when need_dx, overwrites dy[:n] with d(loss)/dx:
     training: gamma / sqrt(var + eps) / n * (n dy - sum(dy) - x_hat sum(dy x_hat));
     inference: gamma / sqrt(moving_var + eps) * dy.
+    With an activation, dy is first replaced by dy * act'(z) (in place, whatever need_dx).
     """
     cdef int t = float_type(x, "x")
     check_array(x, "x", t, 2, n, -1, False)
     cdef Py_ssize_t d = x.shape[1]
-    check_array(dy, "dy", t, 2, n, d, need_dx)
+    _check_act(act)
+    check_array(dy, "dy", t, 2, n, d, need_dx or act != ACT_LINEAR)
+    cdef void* yp = NULL
+    if act != ACT_LINEAR:
+        if y is None:
+            raise ValueError("y: expected the forward output (a fused activation reads it), got None")
+        check_array(y, "y", t, 2, n, d, False)
+        yp = cnp.PyArray_DATA(y)
     cdef void* dgp = data_or_null(dgamma, "dgamma", t, 1, d, -1, True)
     cdef void* dbp = data_or_null(dbeta, "dbeta", t, 1, d, -1, True)
     check_array(acc, "acc", cnp.NPY_FLOAT64, 2, 2, d, True)
@@ -346,14 +426,16 @@ def batch_norm_backward(cnp.ndarray x not None, cnp.ndarray dy not None, object 
     n_threads = max(1, n_threads)
     if t == cnp.NPY_FLOAT32:
         with nogil:
-            _bn_backward(<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(dy), <float*>dgp,
-                         <float*>dbp, <double*>cnp.PyArray_DATA(acc), <float*>cnp.PyArray_DATA(work),
-                         n, d, training, need_dx, n_threads)
+            _bn_backward(<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(dy), <float*>yp,
+                         <float*>dgp, <float*>dbp, <double*>cnp.PyArray_DATA(acc),
+                         <float*>cnp.PyArray_DATA(work), n, d, training, need_dx, act, <float>alpha,
+                         n_threads)
     else:
         with nogil:
-            _bn_backward(<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(dy), <double*>dgp,
-                         <double*>dbp, <double*>cnp.PyArray_DATA(acc), <double*>cnp.PyArray_DATA(work),
-                         n, d, training, need_dx, n_threads)
+            _bn_backward(<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(dy), <double*>yp,
+                         <double*>dgp, <double*>dbp, <double*>cnp.PyArray_DATA(acc),
+                         <double*>cnp.PyArray_DATA(work), n, d, training, need_dx, act, alpha,
+                         n_threads)
 
 
 # -- layer normalization ---------------------------------------------------------------------

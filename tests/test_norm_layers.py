@@ -739,7 +739,7 @@ def test_kernels_refuse_bad_buffers():
         ops.dropout_forward(x, np.empty((4, 3)), 4, 1.0, 1, 0)
     with pytest.raises(ValueError, match="out: expected dtype"):
         ops.gaussian_noise_forward(x, np.empty((4, 3), np.float32), 4, 1.0, 1, 0)
-    with pytest.raises(ValueError, match="work: expected at least 5 rows"):
+    with pytest.raises(ValueError, match=f"work: expected at least {ops.BN_WORK_ROWS} rows"):
         ops.batch_norm_forward(x, np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), np.empty((4, 3)),
                                np.empty((2, 3)), np.empty((4, 3)), 4, 0.9, 1e-3, True)
     with pytest.raises(ValueError, match="stats: expected at least 4 rows"):
@@ -748,3 +748,92 @@ def test_kernels_refuse_bad_buffers():
         ro = np.empty(3)
         ro.flags.writeable = False
         ops.normalization_forward(x, np.zeros(3), np.ones(3), ro, np.empty((4, 3)), 4)
+
+
+# =============================================================================================
+# BatchNormalization with a fused activation (BatchNormalization -> Activation in a model)
+# =============================================================================================
+
+import reference_activations as RA  # noqa: E402
+
+FUSED = [("relu", {}), ("silu", {}), ("gelu", {}), ("tanh", {}), ("elu", {"alpha": 0.7}),
+         ("leaky_relu", {"negative_slope": 0.1}), ("mish", {})]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("name, params", FUSED)
+def test_batch_norm_fused_activation_matches_reference(dtype, training, name, params, threads):
+    threads(2)
+    rng = np.random.default_rng(21)
+    n, d = 300, 300  # more than one 256-column block, and enough rows for two threads
+    x, dy = data(rng, n, d, dtype, offset=1.5, scale=2.0), data(rng, n, d, dtype)
+    gamma, beta = data(rng, 1, d, dtype)[0] + 1, data(rng, 1, d, dtype)[0]
+    mm, mv = data(rng, 1, d, dtype)[0], (rng.random(d) + 0.5).astype(dtype)
+    spec = fastnn.activations.get(name, **params)
+    out, acc = np.empty((n, d), dtype), np.empty((2, d))
+    work = np.empty((ops.BN_WORK_ROWS, d), dtype)
+    ops.batch_norm_forward(x, gamma, beta, mm.copy(), mv.copy(), out, acc, work, n, 0.9, 1e-3, training,
+                           spec.code, spec.alpha)
+    z = (R.batch_norm_train(x, gamma, beta, 1e-3)[0] if training
+         else R.batch_norm_infer(x, gamma, beta, mm, mv, 1e-3))
+    close(out, RA.forward(name, z, **params), dtype, rtol=1e-12 if dtype == np.float64 else 1e-5)
+    dgamma, dbeta, g = np.empty(d, dtype), np.empty(d, dtype), dy.copy()
+    ops.batch_norm_backward(x, g, dgamma, dbeta, acc, work, n, training, True, out, spec.code, spec.alpha)
+    dz = RA.vjp(name, z, dy, **params)  # through the activation, then batch norm
+    want = (R.batch_norm_train_backward(x, dz, gamma, 1e-3) if training
+            else R.batch_norm_infer_backward(x, dz, gamma, mm, mv, 1e-3))
+    for got, ref in zip((g, dgamma, dbeta), want):
+        close(got, ref, dtype, rtol=1e-11 if dtype == np.float64 else 1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_batch_norm_activation_is_bit_identical_to_the_two_layers(dtype, monkeypatch):
+    rng = np.random.default_rng(22)
+    X, y = rng.standard_normal((96, 12)) * 3 + 1, rng.integers(0, 4, 96)
+
+    def run():
+        model = fastnn.Sequential([Dense(40), BatchNormalization(), fastnn.layers.Activation("swish"),
+                                   Dropout(0.1, seed=3), Dense(40), BatchNormalization(),
+                                   fastnn.layers.Activation("gelu"), Dense(4)], seed=9, dtype=dtype)
+        model.compile(optimizer="adam", loss="softmax_cross_entropy")
+        model.fit(X, y, epochs=2, batch_size=32, verbose=0)
+        return model, model.predict(X), model.get_weights()
+
+    fused, p1, w1 = run()
+    assert [l.fused for l in fused.layers if isinstance(l, fastnn.layers.Activation)] == [True, True]
+    monkeypatch.setattr(BatchNormalization, "fuse_activation", lambda self, spec: False)
+    separate, p2, w2 = run()
+    assert not any(l.fused for l in separate.layers if isinstance(l, fastnn.layers.Activation))
+    np.testing.assert_array_equal(p1, p2)
+    for a, b in zip(w1, w2):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_activations_that_cannot_fuse_stay_separate():
+    fastnn.activations.register("cube_fuse_test", lambda z: z ** 3, lambda z: 3 * z ** 2)
+    try:
+        model = fastnn.Sequential([Dense(6), BatchNormalization(), fastnn.layers.Activation("cube_fuse_test"),
+                                   Dense(6), BatchNormalization(), fastnn.layers.Softmax(),
+                                   fastnn.layers.Activation("relu"), Dense(2)], seed=1)
+        model.build((None, 3))
+        acts = [l for l in model.layers if isinstance(l, fastnn.layers.Activation)]
+        # custom and row-wise activations run in their own layer; an Activation after
+        # another Activation has no layer to fuse into
+        assert [a.fused for a in acts] == [False, False, False]
+    finally:
+        fastnn.activations.unregister("cube_fuse_test")
+
+
+def test_fused_kernel_refuses_bad_arguments():
+    x = np.ones((4, 3))
+    args = (np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), np.empty((4, 3)), np.empty((2, 3)),
+            np.empty((ops.BN_WORK_ROWS, 3)), 4, 0.9, 1e-3, True)
+    with pytest.raises(ValueError, match="act: expected an element-wise activation code"):
+        ops.batch_norm_forward(x, *args, fastnn.activations.get_code("softmax"))
+    with pytest.raises(ValueError, match="act: expected"):
+        ops.batch_norm_forward(x, *args, 99)
+    ops.batch_norm_forward(x, *args, fastnn.activations.get_code("relu"))
+    with pytest.raises(ValueError, match="y: expected the forward output"):
+        ops.batch_norm_backward(x, np.ones((4, 3)), None, None, args[5], args[6], 4, True, True, None,
+                                fastnn.activations.get_code("relu"))

@@ -63,11 +63,16 @@ class Activation(Layer):
             self.elementwise = False
         self._out: np.ndarray | None = None
         self._x: np.ndarray | None = None
+        #: Set by the model when the previous layer applies this activation in its own
+        #: passes (`Layer.fuse_activation`): this layer then passes data through.
+        self.fused = False
 
     def allocate(self, capacity: int, need_dx: bool) -> None:
-        self._out = np.empty((capacity, self.input_dim), self.dtype)
+        self._out = None if self.fused else np.empty((capacity, self.input_dim), self.dtype)
 
     def forward(self, x: np.ndarray, n: int, training: bool) -> np.ndarray:
+        if self.fused:
+            return x
         self._x = x
         self.activation_spec.forward(x, self._out, n)
         return self._out
@@ -75,6 +80,8 @@ class Activation(Layer):
     def backward(self, dout: np.ndarray, n: int, need_dx: bool) -> np.ndarray | None:
         if not need_dx:  # no weights: nothing to compute when no one needs dx
             return None
+        if self.fused:
+            return dout
         self.activation_spec.backward(self._x, self._out, dout, n)
         return dout
 

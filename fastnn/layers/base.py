@@ -107,6 +107,12 @@ class Layer:
     def set_random_state(self, state: Any) -> None:
         """Rewind the random stream to a value from random_state()."""
 
+    def fuse_activation(self, spec: Any) -> bool:
+        """Take over the activation of the `Activation` layer that follows (the model
+        asks at build time): apply it inside this layer's own passes, which saves one
+        pass over the batch each way. Returns whether it did; None undoes it."""
+        return False
+
     def apply_constraints(self) -> None:
         """Project the parameters after an optimizer step (kernel constraints)."""
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from fastnn import initializers, ops
+from fastnn import activations, initializers, ops
 from fastnn.layers.base import Layer
 from fastnn.layers.dropout import check_float
 
@@ -108,6 +108,7 @@ class BatchNormalization(Layer):
         self._out = self._acc = self._work = self._ones = self._zeros = None
         self._x: np.ndarray | None = None
         self._training = False
+        self._act, self._alpha = 0, 0.0  # a fused activation (fuse_activation)
 
     # -- construction -------------------------------------------------------------------
     def param_specs(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -146,7 +147,7 @@ class BatchNormalization(Layer):
         d = self.input_dim
         self._out = np.empty((capacity, d), self.dtype)
         self._acc = np.empty((2, d), np.float64)   # batch statistics / gradient sums
-        self._work = np.empty((5, d), self.dtype)  # per-feature coefficients (see normalization.pyx)
+        self._work = np.empty((ops.BN_WORK_ROWS, d), self.dtype)  # per-feature coefficients
         # Stand-ins for an absent gamma (scale=False) or beta (center=False).
         self._ones = np.ones(d, self.dtype)
         self._zeros = np.zeros(d, self.dtype)
@@ -157,13 +158,23 @@ class BatchNormalization(Layer):
         ops.batch_norm_forward(x, self._ones if self.gamma is None else self.gamma,
                                self._zeros if self.beta is None else self.beta,
                                self.moving_mean, self.moving_variance, self._out, self._acc,
-                               self._work, n, self.momentum, self.epsilon, self._training)
+                               self._work, n, self.momentum, self.epsilon, self._training,
+                               self._act, self._alpha)
         return self._out
 
     def backward(self, dout: np.ndarray, n: int, need_dx: bool) -> np.ndarray | None:
         ops.batch_norm_backward(self._x, dout, self._dgamma, self._dbeta, self._acc, self._work, n,
-                                self._training, need_dx)
+                                self._training, need_dx, self._out, self._act, self._alpha)
         return dout if need_dx else None
+
+    def fuse_activation(self, spec: activations.ActivationSpec | None) -> bool:
+        # Any element-wise kernel activation: applied to each output row in the
+        # normalization pass, its derivative inside the gradient-sums pass.
+        if spec is None or spec.custom or spec.rowwise:
+            self._act, self._alpha = 0, 0.0
+            return False
+        self._act, self._alpha = spec.code, spec.alpha
+        return True
 
     # -- configuration ------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:

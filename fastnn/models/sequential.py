@@ -18,6 +18,7 @@ from fastnn import ops
 from fastnn import optimizers as optimizers_mod
 from fastnn._validation import as_float_array, as_ndarray, check_int
 from fastnn.callbacks import Callback, History, ProgbarLogger
+from fastnn.layers.activation import Activation
 from fastnn.layers.base import Layer
 from fastnn.layers.input import Input, check_shape
 
@@ -198,6 +199,7 @@ class Sequential:
             self._grad_views += g
             self._weight_views += p + st
         self._penalized = [l for l in self.layers if getattr(l, "has_penalty", False)]
+        self._fuse_activations()
         self._first_trainable = next(
             (i for i, layer in enumerate(self.layers) if layer.param_specs()), len(self.layers))
         self._constrained = [l for l in self.layers if getattr(l, "has_constraints", False)]
@@ -302,6 +304,15 @@ class Sequential:
                              "use Dense(units) with no activation (predict still returns probabilities)")
         self.optimizer, self.loss, self.metrics = opt, loss_obj, names
         self.compiled = True
+
+    def _fuse_activations(self) -> None:
+        """Let a layer take over the Activation layer after it (BatchNormalization ->
+        Activation("swish") runs as one pass each way); before buffers are allocated."""
+        for layer in self.layers:
+            layer.fuse_activation(None)
+        for prev, layer in zip(self.layers, self.layers[1:]):
+            if isinstance(layer, Activation):
+                layer.fused = prev.fuse_activation(layer.activation_spec)
 
     # -- buffers -----------------------------------------------------------------------------
     def _ensure_capacity(self, rows: int) -> None:
