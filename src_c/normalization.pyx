@@ -61,9 +61,88 @@ BN_WORK_ROWS = WORK_ROWS
 cdef enum:
     # Columns per stack-resident block of accumulators in the column reductions.
     LOCAL_COLS = 256
+    # Rows per block of the batch statistics: 32 rows of 256 float64 columns (64 KB)
+    # at most, read twice while they sit in L1/L2.
+    STATS_ROWS = 32
 
 # Keras's Normalization divides by max(sqrt(variance), backend.epsilon()) = 1e-7.
 cdef double NORMALIZATION_MIN_STD = 1e-7
+
+
+# The per-element loops of batch normalization are plain C so that gcc's
+# target_clones builds AVX-512, AVX2 and baseline versions (the wheel has no
+# -march; as _activations.pxd and noise.pyx): compiled by Cython for baseline
+# x86-64 they ran on SSE2, two doubles per instruction, and the batch
+# statistics cost more than the normalization itself (measured 4096 x 160
+# float32, one thread: 0.43 ms -> see the commit). One function serves the
+# forward output and the backward's recomputed pre-activation, so both round
+# the same way (fused-activation gradients are bit-identical to the two layers').
+cdef extern from *:
+    """
+    #include <stddef.h>
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define FNN_NORM_LOOP __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), unused)) static
+    #else
+    #define FNN_NORM_LOOP __attribute__((unused)) static
+    #endif
+
+    #define FNN_BN_LOOPS(T, SFX)                                                            \
+    /* mean[j] and m2[j] (sum of squared deviations from mean[j]) of columns [0, w) of  \
+       nb rows of x (row stride d), in double: two passes over the block, from cache. */ \
+    FNN_NORM_LOOP void fnn_bn_block_stats_##SFX(const T *x, ptrdiff_t d, ptrdiff_t nb,     \
+            ptrdiff_t w, double *restrict mean, double *restrict m2) {                     \
+        for (ptrdiff_t j = 0; j < w; j++) { mean[j] = 0; m2[j] = 0; }                      \
+        for (ptrdiff_t i = 0; i < nb; i++) {                                               \
+            const T *r = x + i * d;                                                        \
+            for (ptrdiff_t j = 0; j < w; j++) mean[j] += r[j];                             \
+        }                                                                                  \
+        for (ptrdiff_t j = 0; j < w; j++) mean[j] = mean[j] / nb;                          \
+        for (ptrdiff_t i = 0; i < nb; i++) {                                               \
+            const T *r = x + i * d;                                                        \
+            for (ptrdiff_t j = 0; j < w; j++) {                                            \
+                double t = r[j] - mean[j];                                                 \
+                m2[j] += t * t;                                                            \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+    /* s1[j] += dy[i, j], s2[j] += dy[i, j] * (x[i, j] - c[j]) * s[j] over nb rows. */     \
+    FNN_NORM_LOOP void fnn_bn_grad_sums_##SFX(const T *x, const T *dy, ptrdiff_t d,        \
+            ptrdiff_t nb, ptrdiff_t w, const T *c, const T *s, double *restrict s1,        \
+            double *restrict s2) {                                                         \
+        for (ptrdiff_t i = 0; i < nb; i++) {                                               \
+            const T *r = x + i * d, *g = dy + i * d;                                       \
+            for (ptrdiff_t j = 0; j < w; j++) {                                            \
+                s1[j] += g[j];                                                             \
+                s2[j] += (double)g[j] * ((r[j] - c[j]) * s[j]);                            \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+    /* out = (x - c) * a + b: the difference first, then one multiply-add. */             \
+    FNN_NORM_LOOP void fnn_bn_affine_##SFX(const T *x, const T *c, const T *a, const T *b, \
+            T *out, ptrdiff_t w) {                                                         \
+        for (ptrdiff_t j = 0; j < w; j++) out[j] = (x[j] - c[j]) * a[j] + b[j];            \
+    }                                                                                      \
+    /* training dx: dy := dy * a + (x - c) * k2 + k3. */                                   \
+    FNN_NORM_LOOP void fnn_bn_dx_##SFX(const T *x, T *dy, const T *c, const T *a,          \
+            const T *k2, const T *k3, ptrdiff_t w) {                                       \
+        for (ptrdiff_t j = 0; j < w; j++) dy[j] = dy[j] * a[j] + (x[j] - c[j]) * k2[j] + k3[j]; \
+    }                                                                                      \
+    FNN_NORM_LOOP void fnn_bn_scale_##SFX(T *dy, const T *a, ptrdiff_t w) {                \
+        for (ptrdiff_t j = 0; j < w; j++) dy[j] = dy[j] * a[j];                            \
+    }
+    FNN_BN_LOOPS(float, f32)
+    FNN_BN_LOOPS(double, f64)
+    """
+    void bn_block_stats_f32 "fnn_bn_block_stats_f32"(const float* x, Py_ssize_t d, Py_ssize_t nb, Py_ssize_t w, double* mean, double* m2) noexcept nogil
+    void bn_block_stats_f64 "fnn_bn_block_stats_f64"(const double* x, Py_ssize_t d, Py_ssize_t nb, Py_ssize_t w, double* mean, double* m2) noexcept nogil
+    void bn_grad_sums_f32 "fnn_bn_grad_sums_f32"(const float* x, const float* dy, Py_ssize_t d, Py_ssize_t nb, Py_ssize_t w, const float* c, const float* s, double* s1, double* s2) noexcept nogil
+    void bn_grad_sums_f64 "fnn_bn_grad_sums_f64"(const double* x, const double* dy, Py_ssize_t d, Py_ssize_t nb, Py_ssize_t w, const double* c, const double* s, double* s1, double* s2) noexcept nogil
+    void bn_affine_f32 "fnn_bn_affine_f32"(const float* x, const float* c, const float* a, const float* b, float* out, Py_ssize_t w) noexcept nogil
+    void bn_affine_f64 "fnn_bn_affine_f64"(const double* x, const double* c, const double* a, const double* b, double* out, Py_ssize_t w) noexcept nogil
+    void bn_dx_f32 "fnn_bn_dx_f32"(const float* x, float* dy, const float* c, const float* a, const float* k2, const float* k3, Py_ssize_t w) noexcept nogil
+    void bn_dx_f64 "fnn_bn_dx_f64"(const double* x, double* dy, const double* c, const double* a, const double* k2, const double* k3, Py_ssize_t w) noexcept nogil
+    void bn_scale_f32 "fnn_bn_scale_f32"(float* dy, const float* a, Py_ssize_t w) noexcept nogil
+    void bn_scale_f64 "fnn_bn_scale_f64"(double* dy, const double* a, Py_ssize_t w) noexcept nogil
 
 
 cdef inline Py_ssize_t column_step(Py_ssize_t d, int n_threads) noexcept nogil:
@@ -88,35 +167,48 @@ cdef void bn_stats_cols(const floating* x, double* acc, Py_ssize_t n, Py_ssize_t
                         Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
     """acc[0, j] = mean, acc[1, j] = biased variance of column j of x[:n], j in [c0, c1), n >= 1.
 
+    Two passes per block of STATS_ROWS rows while the block is in L1 (its mean,
+    then its squared deviations from that mean), and the blocks merged in row
+    order with Chan, Golub & LeVeque's pairwise update:
+        delta = mean_b - mean;  mean += delta * n_b / (m + n_b)
+        M2 += M2_b + delta**2 * m * n_b / (m + n_b)
+    As accurate as two passes over the whole column (no E[x^2] - E[x]^2
+    cancellation when |mean| >> std) for one pass over memory.
+
     The sums run in accumulators on this thread's stack, LOCAL_COLS columns at
     a time, and reach `acc` once: accumulating into a shared buffer row by row
     made two threads slower than one (the cache line holding both threads'
     boundary columns bounced between the cores on every row)."""
-    cdef double s1[LOCAL_COLS]
-    cdef double s2[LOCAL_COLS]
-    cdef Py_ssize_t i, j, cb, w
-    cdef const floating* row
-    cdef double diff
+    cdef double mean[LOCAL_COLS]
+    cdef double m2[LOCAL_COLS]
+    cdef double bs[LOCAL_COLS]
+    cdef double bq[LOCAL_COLS]
+    cdef Py_ssize_t j, cb, w, r0, nb, m
+    cdef double delta, f
     cb = c0
     while cb < c1:
         w = min(LOCAL_COLS, c1 - cb)
         for j in range(w):
-            s1[j] = 0
-            s2[j] = 0
-        for i in range(n):  # pass 1: column sums
-            row = x + i * d + cb
+            mean[j] = 0
+            m2[j] = 0
+        m = 0
+        r0 = 0
+        while r0 < n:
+            nb = min(STATS_ROWS, n - r0)
+            if floating is float:
+                bn_block_stats_f32(x + r0 * d + cb, d, nb, w, bs, bq)
+            else:
+                bn_block_stats_f64(x + r0 * d + cb, d, nb, w, bs, bq)
+            f = <double>nb / (m + nb)
             for j in range(w):
-                s1[j] += row[j]
+                delta = bs[j] - mean[j]
+                mean[j] += delta * f
+                m2[j] += bq[j] + delta * delta * m * f
+            m += nb
+            r0 += nb
         for j in range(w):
-            s1[j] = s1[j] / n
-        for i in range(n):  # pass 2: squared deviations from the exact (double) mean
-            row = x + i * d + cb
-            for j in range(w):
-                diff = row[j] - s1[j]
-                s2[j] += diff * diff
-        for j in range(w):
-            acc[cb + j] = s1[j]
-            acc[d + cb + j] = s2[j] / n  # biased (divide by n), as Keras
+            acc[cb + j] = mean[j]
+            acc[d + cb + j] = m2[j] / n  # biased (divide by n), as Keras
         cb += w
 
 
@@ -132,8 +224,6 @@ cdef void bn_grad_sums_cols(const floating* x, floating* dy, const floating* y,
     cdef double s2[LOCAL_COLS]
     cdef floating zb[LOCAL_COLS]
     cdef Py_ssize_t i, j, cb, w
-    cdef const floating* row
-    cdef floating* drow
     cdef const floating* wc
     cdef const floating* ws
     cdef const floating* wa
@@ -148,16 +238,13 @@ cdef void bn_grad_sums_cols(const floating* x, floating* dy, const floating* y,
         for j in range(w):
             s1[j] = 0
             s2[j] = 0
-        for i in range(n):
-            row = x + i * d + cb
-            drow = dy + i * d + cb
-            if act != ACT_LINEAR:
-                for j in range(w):
-                    zb[j] = (row[j] - wc[j]) * wa[j] + wb[j]
-                act_backward_row(act, alpha, drow, y + i * d + cb, zb, w)
-            for j in range(w):
-                s1[j] += drow[j]
-                s2[j] += <double>drow[j] * ((row[j] - wc[j]) * ws[j])
+        if act == ACT_LINEAR:
+            grad_sums(x + cb, dy + cb, d, n, w, wc, ws, s1, s2)
+        else:  # row by row: dy *= act'(z) while the row segment is in cache, then sum
+            for i in range(n):
+                bn_affine(x + i * d + cb, wc, wa, wb, zb, w)
+                act_backward_row(act, alpha, dy + i * d + cb, y + i * d + cb, zb, w)
+                grad_sums(x + i * d + cb, dy + i * d + cb, d, 1, w, wc, ws, s1, s2)
         for j in range(w):
             acc[cb + j] = s1[j]
             acc[d + cb + j] = s2[j]
@@ -170,44 +257,51 @@ cdef void bn_act_backward_rows(const floating* x, floating* dy, const floating* 
     """dy := dy * act'(z) for rows [i0, i1), z recomputed as in bn_grad_sums_cols
     (the backward passes that take no column sums)."""
     cdef floating zb[LOCAL_COLS]
-    cdef Py_ssize_t i, j, cb, w
-    cdef const floating* row
+    cdef Py_ssize_t i, cb, w
     for i in range(i0, i1):
         cb = 0
         while cb < d:
             w = min(LOCAL_COLS, d - cb)
-            row = x + i * d + cb
-            for j in range(w):
-                zb[j] = (row[j] - work[W_CENTER * d + cb + j]) * work[W_SCALE * d + cb + j] \
-                        + work[W_SHIFT * d + cb + j]
+            bn_affine(x + i * d + cb, work + W_CENTER * d + cb, work + W_SCALE * d + cb,
+                      work + W_SHIFT * d + cb, zb, w)
             act_backward_row(act, alpha, dy + i * d + cb, y + i * d + cb, zb, w)
             cb += w
 
 
-cdef inline void bn_affine_row(const floating* x, const floating* c, const floating* a,
-                               const floating* b, floating* out, Py_ssize_t d) noexcept nogil:
-    """out = (x - c) * a + b: the difference first, then one multiply-add."""
-    cdef Py_ssize_t j
-    for j in range(d):
-        out[j] = (x[j] - c[j]) * a[j] + b[j]
+cdef inline void bn_affine(const floating* x, const floating* c, const floating* a,
+                           const floating* b, floating* out, Py_ssize_t w) noexcept nogil:
+    """out = (x - c) * a + b over w elements."""
+    if floating is float:
+        bn_affine_f32(x, c, a, b, out, w)
+    else:
+        bn_affine_f64(x, c, a, b, out, w)
+
+
+cdef inline void grad_sums(const floating* x, const floating* dy, Py_ssize_t d, Py_ssize_t nb,
+                           Py_ssize_t w, const floating* c, const floating* s, double* s1,
+                           double* s2) noexcept nogil:
+    if floating is float:
+        bn_grad_sums_f32(x, dy, d, nb, w, c, s, s1, s2)
+    else:
+        bn_grad_sums_f64(x, dy, d, nb, w, c, s, s1, s2)
 
 
 cdef inline void bn_dx_row(const floating* x, floating* dy, const floating* work,
                            Py_ssize_t d) noexcept nogil:
     """dy := dy * a + (x - c) * k2 + k3 (training-mode dx, coefficients in work)."""
-    cdef const floating* c = work + W_CENTER * d
-    cdef const floating* a = work + W_SCALE * d
-    cdef const floating* k2 = work + W_K2 * d
-    cdef const floating* k3 = work + W_K3 * d
-    cdef Py_ssize_t j
-    for j in range(d):
-        dy[j] = dy[j] * a[j] + (x[j] - c[j]) * k2[j] + k3[j]
+    if floating is float:
+        bn_dx_f32(x, dy, work + W_CENTER * d, work + W_SCALE * d, work + W_K2 * d,
+                  work + W_K3 * d, d)
+    else:
+        bn_dx_f64(x, dy, work + W_CENTER * d, work + W_SCALE * d, work + W_K2 * d,
+                  work + W_K3 * d, d)
 
 
 cdef inline void bn_scale_row(floating* dy, const floating* a, Py_ssize_t d) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(d):
-        dy[j] = dy[j] * a[j]
+    if floating is float:
+        bn_scale_f32(dy, a, d)
+    else:
+        bn_scale_f64(dy, a, d)
 
 
 cdef void column_reduce(bint grads, const floating* x, floating* dy, const floating* y,
@@ -265,12 +359,12 @@ cdef void _bn_forward(const floating* x, const floating* gamma, const floating* 
         wb[j] = beta[j]
     if use_threads(n, d, n_threads):
         for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            bn_affine_row(x + i * d, wc, wa, wb, out + i * d, d)
+            bn_affine(x + i * d, wc, wa, wb, out + i * d, d)
             if act != ACT_LINEAR:
                 act_forward_row(act, alpha, out + i * d, d)
     else:
         for i in range(n):
-            bn_affine_row(x + i * d, wc, wa, wb, out + i * d, d)
+            bn_affine(x + i * d, wc, wa, wb, out + i * d, d)
             if act != ACT_LINEAR:
                 act_forward_row(act, alpha, out + i * d, d)
 

@@ -66,7 +66,7 @@ class TabularLayerKernels:
         self.gamma, self.beta = np.ones(d, dtype), np.zeros(d, dtype)
         self.mmean, self.mvar = np.zeros(d, dtype), np.ones(d, dtype)
         self.dgamma, self.dbeta = np.empty(d, dtype), np.empty(d, dtype)
-        self.acc, self.work = np.empty((2, d)), np.empty((5, d), dtype)
+        self.acc, self.work = np.empty((2, d)), np.empty((ops.BN_WORK_ROWS, d), dtype)
         self.logits = rng.standard_normal((n, 5)).astype(dtype)
         self.targets = (rng.random((n, 5)) > 0.5).astype(dtype)
         self.grad = np.empty_like(self.logits)
