@@ -638,3 +638,38 @@ def test_same_seed_and_threads_give_bit_identical_weights(restore_threads, threa
         np.testing.assert_array_equal(a, b)
     other = determinism_run(1, X, y)
     assert all(not np.array_equal(a, b) for a, b in zip(first, other))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_toolkit_training_step_allocates_nothing_in_steady_state(traced, dtype):
+    # Every toolkit layer, regularizers, a constraint, a fused BN + activation, a
+    # parametrized loss and sample weights: still no allocation per step.
+    from fastnn import constraints, losses, regularizers
+    rng = np.random.default_rng(1)
+    n, features = 256, 64
+    X = rng.random((n, features)).astype(dtype)
+    y = (rng.random((n, 4)) > 0.5).astype(dtype)
+    w = rng.random(n).astype(dtype)
+    norm = layers.Normalization()
+    norm.adapt(X)
+    model = fastnn.Sequential([
+        norm, layers.GaussianNoise(0.05, seed=1), layers.Dropout(0.2, seed=2),
+        layers.Dense(48, kernel_regularizer=regularizers.L1L2(1e-4, 1e-4),
+                     activity_regularizer=regularizers.L2(1e-5), kernel_constraint=constraints.MaxNorm(2.0)),
+        layers.BatchNormalization(), layers.Activation("swish"), layers.Dropout(0.2, seed=3),
+        layers.Dense(48, activation="gelu"), layers.LayerNormalization(), layers.ELU(),
+        layers.Dense(4)], seed=0, dtype=dtype)
+    model.compile(optimizer=optimizers.Adam(1e-3),
+                  loss=losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.05))
+    for _ in range(100):
+        model.train_on_batch(X, y, sample_weight=w)
+    start = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    for _ in range(200):
+        model.train_on_batch(X, y, sample_weight=w)
+    current, peak = tracemalloc.get_traced_memory()
+    growth, step_peak = current - start, peak - start
+    if growth > GROWTH_BOUND or step_peak > PEAK_BOUND:
+        culprits = peak_by_line(lambda: model.train_on_batch(X, y, sample_weight=w))
+        pytest.fail(f"train_on_batch allocates in steady state: grew {growth} bytes, peak {step_peak} "
+                    f"(bounds {GROWTH_BOUND}, {PEAK_BOUND}); peak lines: {culprits}")
