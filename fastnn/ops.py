@@ -177,24 +177,28 @@ BN_WORK_ROWS: int = _normalization.BN_WORK_ROWS
 def batch_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
                        moving_mean: np.ndarray, moving_variance: np.ndarray, out: np.ndarray,
                        acc: np.ndarray, work: np.ndarray, n: int, momentum: float,
-                       epsilon: float, training: bool, act: int = 0, alpha: float = 0.0) -> None:
+                       epsilon: float, training: bool, act: int = 0, alpha: float = 0.0,
+                       drop_rate: float = 0.0, drop_seed: int = 0, drop_counter: int = 0) -> None:
     """out[:n] = act(gamma * (x - mean) / sqrt(var + epsilon) + beta), batch statistics
     in training (moving statistics updated in place), moving statistics otherwise.
     acc (2, d) float64 and work (BN_WORK_ROWS, d) are the layer's workspaces; act an
-    element-wise activation code (0: none)."""
+    element-wise activation code (0: none); drop_* a fused Dropout call (training)."""
     _normalization.batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, out, acc,
                                       work, n, momentum, epsilon, training, act, alpha,
-                                      get_num_threads())
+                                      drop_rate, drop_seed, drop_counter, get_num_threads())
 
 
 def batch_norm_backward(x: np.ndarray, dy: np.ndarray, dgamma: np.ndarray | None,
                         dbeta: np.ndarray | None, acc: np.ndarray, work: np.ndarray, n: int,
                         training: bool, need_dx: bool, y: np.ndarray | None = None,
-                        act: int = 0, alpha: float = 0.0) -> None:
+                        act: int = 0, alpha: float = 0.0, drop_rate: float = 0.0,
+                        drop_seed: int = 0, drop_counter: int = 0) -> None:
     """dgamma, dbeta (unless None) and, when need_dx, dx in place of dy[:n]; with a fused
-    activation (the forward's act, alpha and output y), through act' first."""
+    activation and dropout (the forward's arguments and output y), through the mask and
+    act' first."""
     _normalization.batch_norm_backward(x, dy, dgamma, dbeta, acc, work, n, training, need_dx,
-                                       y, act, alpha, get_num_threads())
+                                       y, act, alpha, drop_rate, drop_seed, drop_counter,
+                                       get_num_threads())
 
 
 def layer_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, out: np.ndarray,

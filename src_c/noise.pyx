@@ -20,70 +20,10 @@ from libc.stdint cimport uint32_t, uint64_t
 
 from _arrays cimport check_array, float_type
 from _math cimport flog, fsqrt
-from _random cimport PAIRS_PER_BLOCK, drop_threshold, fcos, fsin, random_at, stream_base
+from _random cimport (PAIRS_PER_BLOCK, drop_threshold, dropout_f32, dropout_f64, dropout_inplace,
+                     fcos, fsin, random_at, stream_base)
 
 cnp.import_array()
-
-# The dropout loops are plain C so that gcc's target_clones can build AVX-512,
-# AVX2 and baseline versions (the wheel has no -march) and pick one at load time:
-# the 64-bit multiplies of the hash vectorize only with AVX2/AVX-512 (measured
-# 0.28 / 0.63 / 2.2 ns per element). An in-place twin exists because the
-# out-of-place one promises the compiler (restrict) that src and dst differ.
-cdef extern from *:
-    """
-    #include <stddef.h>
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-    #define FASTNN_NOISE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-    #else
-    #define FASTNN_NOISE_CLONES
-    #endif
-
-    /* Elements [lo, hi) (lo a multiple of 2K) := SRC * scale where the element's
-       32 random bits are >= thr, else 0 (a select, so a dropped element is exactly 0,
-       like Keras's where(keep, x / (1 - rate), 0)). Full blocks first (vectorized:
-       both halves of a block are contiguous), then the tail of a last partial block. */
-    #define FASTNN_DROPOUT_BODY(T, SRC, DST)                                              \\
-        const ptrdiff_t K = FASTNN_PAIRS_PER_BLOCK;                                        \\
-        const ptrdiff_t full = hi / (2 * K);                                              \\
-        for (ptrdiff_t b = lo / (2 * K); b < full; b++) {                                 \\
-            const T *s = SRC + b * 2 * K;                                                 \\
-            T *d = DST + b * 2 * K;                                                       \\
-            for (ptrdiff_t o = 0; o < K; o++) {                                           \\
-                uint64_t h = fastnn_random_at(base, (uint64_t)(b * K + o));               \\
-                d[o] = (uint32_t)h >= thr ? s[o] * scale : (T)0;                          \\
-                d[K + o] = (uint32_t)(h >> 32) >= thr ? s[K + o] * scale : (T)0;          \\
-            }                                                                             \\
-        }                                                                                 \\
-        for (ptrdiff_t e = full * 2 * K > lo ? full * 2 * K : lo; e < hi; e++) {          \\
-            ptrdiff_t o = e % (2 * K);                                                    \\
-            uint64_t h = fastnn_random_at(base, (uint64_t)((e / (2 * K)) * K + o % K));   \\
-            uint32_t u = o < K ? (uint32_t)h : (uint32_t)(h >> 32);                       \\
-            DST[e] = u >= thr ? SRC[e] * scale : (T)0;                                    \\
-        }
-
-    #define FASTNN_DROPOUT(NAME, NAME_INPLACE, T)                                          \\
-        FASTNN_NOISE_CLONES static void NAME(const T *restrict src, T *restrict dst,       \\
-                ptrdiff_t lo, ptrdiff_t hi, uint64_t base, uint32_t thr, T scale) {        \\
-            FASTNN_DROPOUT_BODY(T, src, dst)                                               \\
-        }                                                                                  \\
-        FASTNN_NOISE_CLONES static void NAME_INPLACE(T *restrict x,                        \\
-                ptrdiff_t lo, ptrdiff_t hi, uint64_t base, uint32_t thr, T scale) {        \\
-            FASTNN_DROPOUT_BODY(T, x, x)                                                   \\
-        }
-    FASTNN_DROPOUT(fastnn_dropout_f32, fastnn_dropout_inplace_f32, float)
-    FASTNN_DROPOUT(fastnn_dropout_f64, fastnn_dropout_inplace_f64, double)
-    """
-    void dropout_f32 "fastnn_dropout_f32"(const float* src, float* dst, Py_ssize_t lo, Py_ssize_t hi,
-                                          uint64_t base, uint32_t thr, float scale) noexcept nogil
-    void dropout_f64 "fastnn_dropout_f64"(const double* src, double* dst, Py_ssize_t lo,
-                                          Py_ssize_t hi, uint64_t base, uint32_t thr,
-                                          double scale) noexcept nogil
-    void dropout_inplace_f32 "fastnn_dropout_inplace_f32"(float* x, Py_ssize_t lo, Py_ssize_t hi,
-                                                          uint64_t base, uint32_t thr,
-                                                          float scale) noexcept nogil
-    void dropout_inplace_f64 "fastnn_dropout_inplace_f64"(double* x, Py_ssize_t lo, Py_ssize_t hi,
-                                                          uint64_t base, uint32_t thr,
-                                                          double scale) noexcept nogil
 
 cdef enum:
     # Below ~32k elements the OpenMP team's fork/join costs about what it saves
@@ -99,16 +39,12 @@ cdef double TWO_PI = 6.283185307179586
 
 cdef inline void dropout_run(const floating* src, floating* dst, Py_ssize_t lo, Py_ssize_t hi,
                              uint64_t base, uint32_t thr, floating scale) noexcept nogil:
-    if floating is float:
-        if src == dst:
-            dropout_inplace_f32(dst, lo, hi, base, thr, scale)
-        else:
-            dropout_f32(src, dst, lo, hi, base, thr, scale)
+    if src == dst:
+        dropout_inplace(dst, lo, hi, base, thr, scale)
+    elif floating is float:
+        dropout_f32(src, dst, lo, hi, base, thr, scale)
     else:
-        if src == dst:
-            dropout_inplace_f64(dst, lo, hi, base, thr, scale)
-        else:
-            dropout_f64(src, dst, lo, hi, base, thr, scale)
+        dropout_f64(src, dst, lo, hi, base, thr, scale)
 
 
 cdef void _dropout(const floating* src, floating* dst, Py_ssize_t m, double rate, uint64_t seed,

@@ -16,7 +16,7 @@ common offset is removed before any rounding in the input precision. The
 gradient sums of the backward passes are accumulated in double too.
 
 Threads. Column sums (batch statistics, parameter gradients) split the
-columns into one contiguous range per thread (a multiple of 16 wide, as
+columns into one contiguous range per thread (a multiple of 32 wide; as
 dense.pyx's act_bias_backward), so each column is summed in row order by one
 thread; row statistics and every element-wise pass (outputs, input gradients)
 split the rows. No result depends on the thread count, bit for bit.
@@ -27,14 +27,23 @@ Activation(...)`): forward, out = act(z) with z = (x - c) * a + b computed
 row by row; backward, dy *= act'(z) inside the gradient-sums pass, z being
 recomputed from x with the same operations (bit-identical to the forward's),
 so no z buffer and no separate pass either way.
+
+Fused dropout. Likewise a `Dropout` that follows (after the activation, if
+any) applies its mask to each output row in the same pass, and to the
+incoming gradient at the start of the backward's sums pass: the mask of
+element e is the one the Dropout layer itself would draw (the flat index e of
+the batch, its seed and call counter), so the results are bit-identical to the
+separate layers'.
 """
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport isfinite, sqrt
 
-from _activations cimport ACT_COUNT, ACT_LINEAR, act_backward_row, act_forward_row, act_rowwise
+from _activations cimport (ACT_COUNT, ACT_LINEAR, act_backward_row, act_forward_row, act_needs_z,
+                           act_rowwise)
 from _arrays cimport check_array, data_or_null, float_type
+from _random cimport DropMask, drop_mask, dropout_inplace
 
 cnp.import_array()
 
@@ -146,8 +155,10 @@ cdef extern from *:
 
 
 cdef inline Py_ssize_t column_step(Py_ssize_t d, int n_threads) noexcept nogil:
-    """Width of each thread's column range: d / n_threads rounded up to 16 columns."""
-    return ((d + n_threads - 1) // n_threads + 15) // 16 * 16
+    """Width of each thread's column range: d / n_threads rounded up to 32 columns
+    (a whole block of the dropout generator: when d is a multiple of 32 too, a
+    fused Dropout's row segments start on a block and run vectorized)."""
+    return ((d + n_threads - 1) // n_threads + 31) // 32 * 32
 
 
 cdef inline bint use_threads(Py_ssize_t n, Py_ssize_t d, int n_threads) noexcept nogil:
@@ -155,6 +166,14 @@ cdef inline bint use_threads(Py_ssize_t n, Py_ssize_t d, int n_threads) noexcept
 
 
 # -- batch normalization ---------------------------------------------------------------------
+
+cdef int _check_drop_rate(double rate, bint training) except -1:
+    if not (0.0 <= rate < 1.0):
+        raise ValueError(f"drop_rate: expected a float in [0, 1), got {rate}")
+    if rate > 0 and not training:
+        raise ValueError("drop_rate: dropout applies in training only, got a rate in inference")
+    return 0
+
 
 cdef int _check_act(int act) except -1:
     if act < 0 or act >= ACT_COUNT or act_rowwise(act):
@@ -214,15 +233,19 @@ cdef void bn_stats_cols(const floating* x, double* acc, Py_ssize_t n, Py_ssize_t
 
 cdef void bn_grad_sums_cols(const floating* x, floating* dy, const floating* y,
                             const floating* work, double* acc, Py_ssize_t n, Py_ssize_t d,
-                            Py_ssize_t c0, Py_ssize_t c1, int act, floating alpha) noexcept nogil:
+                            Py_ssize_t c0, Py_ssize_t c1, int act, floating alpha,
+                            DropMask drop) noexcept nogil:
     """acc[0, j] = sum_i dy, acc[1, j] = sum_i dy * x_hat for j in [c0, c1), with
     x_hat = (x - c) * s recomputed from x (not stored); stack accumulators as
     bn_stats_cols. With a fused activation (act != ACT_LINEAR), dy first becomes
     dy * act'(z) in place, z = (x - c) * a + b recomputed into a stack row, y
-    the forward output act(z)."""
+    the forward output act(z). A fused dropout's mask goes first: dy := dy * mask,
+    and y, which then holds the dropped output, is recomputed as act(z)."""
     cdef double s1[LOCAL_COLS]
     cdef double s2[LOCAL_COLS]
     cdef floating zb[LOCAL_COLS]
+    cdef floating yb[LOCAL_COLS]
+    cdef const floating* yrow
     cdef Py_ssize_t i, j, cb, w
     cdef const floating* wc
     cdef const floating* ws
@@ -238,12 +261,22 @@ cdef void bn_grad_sums_cols(const floating* x, floating* dy, const floating* y,
         for j in range(w):
             s1[j] = 0
             s2[j] = 0
-        if act == ACT_LINEAR:
+        if act == ACT_LINEAR and not drop.on:
             grad_sums(x + cb, dy + cb, d, n, w, wc, ws, s1, s2)
-        else:  # row by row: dy *= act'(z) while the row segment is in cache, then sum
+        else:  # row by row: mask and act' applied while the row segment is in cache, then sums
             for i in range(n):
-                bn_affine(x + i * d + cb, wc, wa, wb, zb, w)
-                act_backward_row(act, alpha, dy + i * d + cb, y + i * d + cb, zb, w)
+                if drop.on:
+                    dropout_inplace(dy, i * d + cb, i * d + cb + w, drop.base, drop.thr,
+                                    <floating>drop.scale)
+                if act != ACT_LINEAR:
+                    bn_affine(x + i * d + cb, wc, wa, wb, zb, w)
+                    yrow = y + i * d + cb
+                    if drop.on and not act_needs_z(act):
+                        for j in range(w):
+                            yb[j] = zb[j]
+                        act_forward_row(act, alpha, yb, w)
+                        yrow = yb
+                    act_backward_row(act, alpha, dy + i * d + cb, yrow, zb, w)
                 grad_sums(x + i * d + cb, dy + i * d + cb, d, 1, w, wc, ws, s1, s2)
         for j in range(w):
             acc[cb + j] = s1[j]
@@ -306,9 +339,9 @@ cdef inline void bn_scale_row(floating* dy, const floating* a, Py_ssize_t d) noe
 
 cdef void column_reduce(bint grads, const floating* x, floating* dy, const floating* y,
                         const floating* work, double* acc, Py_ssize_t n, Py_ssize_t d,
-                        int act, floating alpha, int n_threads) noexcept nogil:
+                        int act, floating alpha, DropMask drop, int n_threads) noexcept nogil:
     """bn_stats_cols (grads False) or bn_grad_sums_cols over all columns, one
-    contiguous column range per thread (a multiple of 16 columns): each
+    contiguous column range per thread (a multiple of 32 columns): each
     column's sums run in row order on one thread, so the result does not depend
     on the thread count."""
     cdef Py_ssize_t t, c0, step = column_step(d, n_threads)
@@ -317,19 +350,32 @@ cdef void column_reduce(bint grads, const floating* x, floating* dy, const float
             c0 = t * step
             if c0 < d:
                 if grads:
-                    bn_grad_sums_cols(x, dy, y, work, acc, n, d, c0, min(c0 + step, d), act, alpha)
+                    bn_grad_sums_cols(x, dy, y, work, acc, n, d, c0, min(c0 + step, d), act,
+                                      alpha, drop)
                 else:
                     bn_stats_cols(x, acc, n, d, c0, min(c0 + step, d))
     elif grads:
-        bn_grad_sums_cols(x, dy, y, work, acc, n, d, 0, d, act, alpha)
+        bn_grad_sums_cols(x, dy, y, work, acc, n, d, 0, d, act, alpha, drop)
     else:
         bn_stats_cols(x, acc, n, d, 0, d)
+
+
+cdef inline void bn_output_row(const floating* x, const floating* c, const floating* a,
+                               const floating* b, floating* out, Py_ssize_t i, Py_ssize_t d,
+                               int act, floating alpha, DropMask drop) noexcept nogil:
+    """Row i of the output: affine, then the fused activation and dropout, in cache."""
+    bn_affine(x + i * d, c, a, b, out + i * d, d)
+    if act != ACT_LINEAR:
+        act_forward_row(act, alpha, out + i * d, d)
+    if drop.on:
+        dropout_inplace(out, i * d, (i + 1) * d, drop.base, drop.thr, <floating>drop.scale)
 
 
 cdef void _bn_forward(const floating* x, const floating* gamma, const floating* beta,
                       floating* moving_mean, floating* moving_var, floating* out, double* acc,
                       floating* work, Py_ssize_t n, Py_ssize_t d, double momentum, double eps,
-                      bint training, int act, floating alpha, int n_threads) noexcept nogil:
+                      bint training, int act, floating alpha, DropMask drop,
+                      int n_threads) noexcept nogil:
     """Training: column statistics (two passes over x), then per-column
     coefficients, then the output (one pass, split by rows, the activation
     applied to each row while it is in cache). Inference: the coefficients from
@@ -341,7 +387,8 @@ cdef void _bn_forward(const floating* x, const floating* gamma, const floating* 
     cdef floating* wa = work + W_SCALE * d
     cdef floating* wb = work + W_SHIFT * d
     if training:
-        column_reduce(False, x, NULL, NULL, NULL, acc, n, d, ACT_LINEAR, 0, n_threads)
+        column_reduce(False, x, NULL, NULL, NULL, acc, n, d, ACT_LINEAR, 0, drop_mask(0, 0, 0),
+                      n_threads)
     for j in range(d):
         if training:
             mean = acc[j]
@@ -359,19 +406,15 @@ cdef void _bn_forward(const floating* x, const floating* gamma, const floating* 
         wb[j] = beta[j]
     if use_threads(n, d, n_threads):
         for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            bn_affine(x + i * d, wc, wa, wb, out + i * d, d)
-            if act != ACT_LINEAR:
-                act_forward_row(act, alpha, out + i * d, d)
+            bn_output_row(x, wc, wa, wb, out, i, d, act, alpha, drop)
     else:
         for i in range(n):
-            bn_affine(x + i * d, wc, wa, wb, out + i * d, d)
-            if act != ACT_LINEAR:
-                act_forward_row(act, alpha, out + i * d, d)
+            bn_output_row(x, wc, wa, wb, out, i, d, act, alpha, drop)
 
 
 cdef void _bn_backward(const floating* x, floating* dy, const floating* y, floating* dgamma,
                        floating* dbeta, double* acc, floating* work, Py_ssize_t n, Py_ssize_t d,
-                       bint training, bint need_dx, int act, floating alpha,
+                       bint training, bint need_dx, int act, floating alpha, DropMask drop,
                        int n_threads) noexcept nogil:
     """Backward pass of batch normalization; dy becomes dx if need_dx.
 
@@ -390,7 +433,7 @@ cdef void _bn_backward(const floating* x, floating* dy, const floating* y, float
     cdef floating* wk3 = work + W_K3 * d
     cdef bint parallel = use_threads(n, d, n_threads)
     if dgamma != NULL or dbeta != NULL or (training and need_dx):
-        column_reduce(True, x, dy, y, work, acc, n, d, act, alpha, n_threads)
+        column_reduce(True, x, dy, y, work, acc, n, d, act, alpha, drop, n_threads)
         for j in range(d):
             if dbeta != NULL:
                 dbeta[j] = <floating>acc[j]
@@ -428,7 +471,8 @@ def batch_norm_forward(cnp.ndarray x not None, cnp.ndarray gamma not None,
                        cnp.ndarray moving_variance not None, cnp.ndarray out not None,
                        cnp.ndarray acc not None, cnp.ndarray work not None, Py_ssize_t n,
                        double momentum, double epsilon, bint training, int act=ACT_LINEAR,
-                       double alpha=0, int n_threads=1):
+                       double alpha=0, double drop_rate=0, unsigned long long drop_seed=0,
+                       unsigned long long drop_counter=0, int n_threads=1):
     """Batch normalization over the first n rows of x.
 
     training: out = gamma * (x - mean) / sqrt(var + epsilon) + beta with the
@@ -447,6 +491,8 @@ def batch_norm_forward(cnp.ndarray x not None, cnp.ndarray gamma not None,
     n : rows; momentum in [0, 1]; epsilon > 0
     act, alpha : an element-wise activation code (_activations.pxd) and its
         parameter, applied to the output in the same pass (out = act(z))
+    drop_rate, drop_seed, drop_counter : a fused Dropout's call (rate 0: none),
+        applied after the activation (training only; noise.pyx's mask)
     n_threads : the result does not depend on it
     """
     cdef int t = float_type(x, "x")
@@ -464,6 +510,8 @@ def batch_norm_forward(cnp.ndarray x not None, cnp.ndarray gamma not None,
     if not (epsilon > 0.0 and isfinite(epsilon)):
         raise ValueError(f"epsilon: expected a finite float > 0, got {epsilon}")
     _check_act(act)
+    _check_drop_rate(drop_rate, training)
+    cdef DropMask drop = drop_mask(drop_rate, drop_seed, drop_counter)
     if training and n == 0:
         return  # no batch statistics: nothing to normalize, moving statistics unchanged
     n_threads = max(1, n_threads)
@@ -473,20 +521,22 @@ def batch_norm_forward(cnp.ndarray x not None, cnp.ndarray gamma not None,
                         <float*>cnp.PyArray_DATA(beta), <float*>cnp.PyArray_DATA(moving_mean),
                         <float*>cnp.PyArray_DATA(moving_variance), <float*>cnp.PyArray_DATA(out),
                         <double*>cnp.PyArray_DATA(acc), <float*>cnp.PyArray_DATA(work),
-                        n, d, momentum, epsilon, training, act, <float>alpha, n_threads)
+                        n, d, momentum, epsilon, training, act, <float>alpha, drop, n_threads)
     else:
         with nogil:
             _bn_forward(<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(gamma),
                         <double*>cnp.PyArray_DATA(beta), <double*>cnp.PyArray_DATA(moving_mean),
                         <double*>cnp.PyArray_DATA(moving_variance), <double*>cnp.PyArray_DATA(out),
                         <double*>cnp.PyArray_DATA(acc), <double*>cnp.PyArray_DATA(work),
-                        n, d, momentum, epsilon, training, act, alpha, n_threads)
+                        n, d, momentum, epsilon, training, act, alpha, drop, n_threads)
 
 
 def batch_norm_backward(cnp.ndarray x not None, cnp.ndarray dy not None, object dgamma,
                         object dbeta, cnp.ndarray acc not None, cnp.ndarray work not None,
                         Py_ssize_t n, bint training, bint need_dx, object y=None,
-                        int act=ACT_LINEAR, double alpha=0, int n_threads=1):
+                        int act=ACT_LINEAR, double alpha=0, double drop_rate=0,
+                        unsigned long long drop_seed=0, unsigned long long drop_counter=0,
+                        int n_threads=1):
     """Backward pass of the batch_norm_forward call that filled `work` (same x, n,
     training, act, alpha; y its output, required with an activation).
 
@@ -494,13 +544,16 @@ def batch_norm_backward(cnp.ndarray x not None, cnp.ndarray dy not None, object 
     skipped when None) and, when need_dx, overwrites dy[:n] with d(loss)/dx:
     training: gamma / sqrt(var + eps) / n * (n dy - sum(dy) - x_hat sum(dy x_hat));
     inference: gamma / sqrt(moving_var + eps) * dy.
-    With an activation, dy is first replaced by dy * act'(z) (in place, whatever need_dx).
+    With an activation, dy is first replaced by dy * act'(z) (in place, whatever need_dx),
+    and before that, with a fused Dropout (the forward's drop_*), by dy * mask.
     """
     cdef int t = float_type(x, "x")
     check_array(x, "x", t, 2, n, -1, False)
     cdef Py_ssize_t d = x.shape[1]
     _check_act(act)
-    check_array(dy, "dy", t, 2, n, d, need_dx or act != ACT_LINEAR)
+    _check_drop_rate(drop_rate, training)
+    cdef DropMask drop = drop_mask(drop_rate, drop_seed, drop_counter)
+    check_array(dy, "dy", t, 2, n, d, need_dx or act != ACT_LINEAR or drop.on)
     cdef void* yp = NULL
     if act != ACT_LINEAR:
         if y is None:
@@ -523,13 +576,13 @@ def batch_norm_backward(cnp.ndarray x not None, cnp.ndarray dy not None, object 
             _bn_backward(<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(dy), <float*>yp,
                          <float*>dgp, <float*>dbp, <double*>cnp.PyArray_DATA(acc),
                          <float*>cnp.PyArray_DATA(work), n, d, training, need_dx, act, <float>alpha,
-                         n_threads)
+                         drop, n_threads)
     else:
         with nogil:
             _bn_backward(<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(dy), <double*>yp,
                          <double*>dgp, <double*>dbp, <double*>cnp.PyArray_DATA(acc),
                          <double*>cnp.PyArray_DATA(work), n, d, training, need_dx, act, alpha,
-                         n_threads)
+                         drop, n_threads)
 
 
 # -- layer normalization ---------------------------------------------------------------------

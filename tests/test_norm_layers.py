@@ -837,3 +837,73 @@ def test_fused_kernel_refuses_bad_arguments():
     with pytest.raises(ValueError, match="y: expected the forward output"):
         ops.batch_norm_backward(x, np.ones((4, 3)), None, None, args[5], args[6], 4, True, True, None,
                                 fastnn.activations.get_code("relu"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [64, 100])  # 100: rows start inside a generator block
+@pytest.mark.parametrize("act", ["linear", "relu", "sigmoid", "silu"])
+def test_batch_norm_fused_dropout_is_bit_identical_to_the_dropout_kernel(dtype, d, act, threads):
+    threads(2)
+    rng = np.random.default_rng(23)
+    n = 400
+    x, dy = data(rng, n, d, dtype, offset=0.5), data(rng, n, d, dtype)
+    gamma, beta = data(rng, 1, d, dtype)[0] + 1, data(rng, 1, d, dtype)[0]
+    code = fastnn.activations.get_code(act)
+    seed, call, rate = 12345, 7, 0.3
+
+    def bn(out, acc, work, **drop):
+        ops.batch_norm_forward(x, gamma, beta, np.zeros(d, dtype), np.ones(d, dtype), out, acc, work, n,
+                               0.9, 1e-3, True, code, 0.0, **drop)
+
+    ws = lambda: (np.empty((n, d), dtype), np.empty((2, d)), np.empty((ops.BN_WORK_ROWS, d), dtype))
+    # separate: batch norm + activation, then the Dropout layer's own kernel
+    y_act, acc1, work1 = ws()
+    bn(y_act, acc1, work1)
+    y_sep = np.empty_like(y_act)
+    ops.dropout_forward(y_act, y_sep, n, rate, seed, call)
+    g_sep = dy.copy()
+    ops.dropout_backward(g_sep, n, rate, seed, call)
+    dg1, db1 = np.empty(d, dtype), np.empty(d, dtype)
+    ops.batch_norm_backward(x, g_sep, dg1, db1, acc1, work1, n, True, True, y_act, code)
+    # fused
+    y_fused, acc2, work2 = ws()
+    drop = dict(drop_rate=rate, drop_seed=seed, drop_counter=call)
+    bn(y_fused, acc2, work2, **drop)
+    np.testing.assert_array_equal(y_fused, y_sep)
+    assert 0.25 < np.mean(y_fused[y_act != 0] == 0) < 0.35  # the mask did drop ~rate
+    g_fused = dy.copy()
+    dg2, db2 = np.empty(d, dtype), np.empty(d, dtype)
+    ops.batch_norm_backward(x, g_fused, dg2, db2, acc2, work2, n, True, True, y_fused, code, **drop)
+    for a, b in ((g_fused, g_sep), (dg2, dg1), (db2, db1)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("width, fuses", [(64, True), (40, False)])
+def test_model_fuses_batch_norm_activation_dropout_bit_identically(width, fuses, monkeypatch):
+    rng = np.random.default_rng(24)
+    X, y = rng.standard_normal((96, 12)) * 2 + 1, rng.integers(0, 4, 96)
+
+    def run():
+        model = fastnn.Sequential([Dense(width), BatchNormalization(), fastnn.layers.Activation("relu"),
+                                   Dropout(0.25, seed=3), Dense(width), BatchNormalization(), Dropout(0.1),
+                                   Dense(4)], seed=9)
+        model.compile(optimizer="adam", loss="softmax_cross_entropy")
+        model.fit(X, y, epochs=2, batch_size=32, verbose=0)
+        drops = [l.fused for l in model.layers if isinstance(l, Dropout)]
+        return drops, model.predict(X), model.get_weights(), model.layers[3].counter
+
+    drops, p1, w1, calls1 = run()
+    assert drops == [fuses, fuses]
+    if fuses:  # the fused gradients also pass the finite-difference check (before the patch)
+        model = fastnn.Sequential([Dense(width), BatchNormalization(), fastnn.layers.Activation("tanh"),
+                                   Dropout(0.25, seed=3), Dense(4)], seed=9, dtype="float64")
+        model.compile(optimizer="sgd", loss="softmax_cross_entropy")
+        model.build((None, 12))
+        assert model.layers[3].fused
+        assert max(fastnn.gradient_check(model, X[:10], y[:10], max_checks=40).values()) < 1e-5
+    monkeypatch.setattr(BatchNormalization, "fuse_dropout", lambda self, layer: False)
+    drops2, p2, w2, calls2 = run()
+    assert drops2 == [False, False] and calls1 == calls2 == 6  # 2 epochs x 3 batches
+    np.testing.assert_array_equal(p1, p2)
+    for a, b in zip(w1, w2):
+        np.testing.assert_array_equal(a, b)

@@ -113,6 +113,12 @@ class Layer:
         pass over the batch each way. Returns whether it did; None undoes it."""
         return False
 
+    def fuse_dropout(self, layer: Any) -> bool:
+        """Take over the `Dropout` layer that follows (after a fused activation, if
+        any): apply its mask in this layer's own passes. Returns whether it did;
+        None undoes it."""
+        return False
+
     def apply_constraints(self) -> None:
         """Project the parameters after an optimizer step (kernel constraints)."""
 

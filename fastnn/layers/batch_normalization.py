@@ -109,6 +109,8 @@ class BatchNormalization(Layer):
         self._x: np.ndarray | None = None
         self._training = False
         self._act, self._alpha = 0, 0.0  # a fused activation (fuse_activation)
+        self._dropout = None  # a fused Dropout layer (fuse_dropout)
+        self._drop_rate, self._drop_key, self._drop_call = 0.0, 0, 0
 
     # -- construction -------------------------------------------------------------------
     def param_specs(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -155,16 +157,21 @@ class BatchNormalization(Layer):
     # -- computation --------------------------------------------------------------------
     def forward(self, x: np.ndarray, n: int, training: bool) -> np.ndarray:
         self._x, self._training = x, bool(training)
+        drop = self._dropout
+        if drop is not None:  # draw the fused Dropout's call, as its own forward would
+            self._drop_rate, self._drop_key, self._drop_call = drop.next_call(training)
         ops.batch_norm_forward(x, self._ones if self.gamma is None else self.gamma,
                                self._zeros if self.beta is None else self.beta,
                                self.moving_mean, self.moving_variance, self._out, self._acc,
                                self._work, n, self.momentum, self.epsilon, self._training,
-                               self._act, self._alpha)
+                               self._act, self._alpha, self._drop_rate, self._drop_key,
+                               self._drop_call)
         return self._out
 
     def backward(self, dout: np.ndarray, n: int, need_dx: bool) -> np.ndarray | None:
         ops.batch_norm_backward(self._x, dout, self._dgamma, self._dbeta, self._acc, self._work, n,
-                                self._training, need_dx, self._out, self._act, self._alpha)
+                                self._training, need_dx, self._out, self._act, self._alpha,
+                                self._drop_rate, self._drop_key, self._drop_call)
         return dout if need_dx else None
 
     def fuse_activation(self, spec: activations.ActivationSpec | None) -> bool:
@@ -174,6 +181,16 @@ class BatchNormalization(Layer):
             self._act, self._alpha = 0, 0.0
             return False
         self._act, self._alpha = spec.code, spec.alpha
+        return True
+
+    def fuse_dropout(self, layer: Any) -> bool:
+        # Only when the width is a multiple of the dropout generator's block (32):
+        # then every row's mask starts on a block and the fused loop vectorizes.
+        if layer is None or self.input_dim % 32:
+            self._dropout = None
+            self._drop_rate, self._drop_key, self._drop_call = 0.0, 0, 0
+            return False
+        self._dropout = layer
         return True
 
     # -- configuration ------------------------------------------------------------------

@@ -73,7 +73,7 @@ class RandomLayer(Layer):
         return []
 
     def allocate(self, capacity: int, need_dx: bool) -> None:
-        self._out = np.empty((capacity, self.input_dim), self.dtype)
+        self._out = None if getattr(self, "fused", False) else np.empty((capacity, self.input_dim), self.dtype)
 
     def random_state(self) -> tuple[int | None, int]:
         """(key, counter): set_random_state of it replays the next training call."""
@@ -130,19 +130,33 @@ class Dropout(RandomLayer):
         self.rate = rate
         self.noise_shape = None
 
-    def forward(self, x: np.ndarray, n: int, training: bool) -> np.ndarray:
+    #: Set by the model when the previous layer applies this layer's masks in its own
+    #: passes (`Layer.fuse_dropout`): this layer then passes data through.
+    fused = False
+
+    def next_call(self, training: bool) -> tuple[float, int, int]:
+        """(rate, key, call) of the next forward pass, advancing the counter as the
+        forward does; rate 0.0 when the pass is the identity (inference or rate 0)."""
         if not training or self.rate == 0.0:
             self._call = None
-            return x
+            return 0.0, 0, 0
         self._call = self.counter
         self.counter += 1
-        ops.dropout_forward(x, self._out, n, self.rate, self._key, self._call)
+        return self.rate, self._key, self._call
+
+    def forward(self, x: np.ndarray, n: int, training: bool) -> np.ndarray:
+        if self.fused:  # the previous layer applied the mask
+            return x
+        rate, key, call = self.next_call(training)
+        if rate == 0.0:
+            return x
+        ops.dropout_forward(x, self._out, n, rate, key, call)
         return self._out
 
     def backward(self, dout: np.ndarray, n: int, need_dx: bool) -> np.ndarray | None:
         if not need_dx:
             return None
-        if self._call is not None:
+        if self._call is not None and not self.fused:
             ops.dropout_backward(dout, n, self.rate, self._key, self._call)
         return dout
 

@@ -20,6 +20,7 @@ from fastnn._validation import as_float_array, as_ndarray, check_int
 from fastnn.callbacks import Callback, History, ProgbarLogger
 from fastnn.layers.activation import Activation
 from fastnn.layers.base import Layer
+from fastnn.layers.dropout import Dropout
 from fastnn.layers.input import Input, check_shape
 
 # Parameter views start on 64-byte boundaries (16 float32) so that SIMD loads
@@ -199,7 +200,7 @@ class Sequential:
             self._grad_views += g
             self._weight_views += p + st
         self._penalized = [l for l in self.layers if getattr(l, "has_penalty", False)]
-        self._fuse_activations()
+        self._plan_fusions()
         self._first_trainable = next(
             (i for i, layer in enumerate(self.layers) if layer.param_specs()), len(self.layers))
         self._constrained = [l for l in self.layers if getattr(l, "has_constraints", False)]
@@ -305,14 +306,26 @@ class Sequential:
         self.optimizer, self.loss, self.metrics = opt, loss_obj, names
         self.compiled = True
 
-    def _fuse_activations(self) -> None:
-        """Let a layer take over the Activation layer after it (BatchNormalization ->
-        Activation("swish") runs as one pass each way); before buffers are allocated."""
+    def _plan_fusions(self) -> None:
+        """Let a layer take over the element-wise layers after it: BatchNormalization ->
+        Activation("swish") -> Dropout runs as one pass each way. Called at build,
+        before buffers are allocated; results are bit-identical to separate layers."""
         for layer in self.layers:
             layer.fuse_activation(None)
-        for prev, layer in zip(self.layers, self.layers[1:]):
+            layer.fuse_dropout(None)
+        owner, took_activation = None, False  # the layer the next element-wise layer may join
+        for layer in self.layers:
             if isinstance(layer, Activation):
-                layer.fused = prev.fuse_activation(layer.activation_spec)
+                layer.fused = (owner is not None and not took_activation
+                               and owner.fuse_activation(layer.activation_spec))
+                if layer.fused:
+                    took_activation = True
+                    continue
+            elif isinstance(layer, Dropout):
+                layer.fused = owner is not None and owner.fuse_dropout(layer)
+                owner = None  # the mask comes last: nothing joins past a dropout
+                continue
+            owner, took_activation = layer, False
 
     # -- buffers -----------------------------------------------------------------------------
     def _ensure_capacity(self, rows: int) -> None:
