@@ -193,7 +193,8 @@ def test_history_has_loss_and_metrics_per_epoch():
     model.compile(optimizer=optimizers.Adam(0.01), loss="softmax_cross_entropy", metrics=["accuracy"])
     history = model.fit(X, y, epochs=3, batch_size=16, validation_data=(Xv, yv), verbose=0)
     assert isinstance(history, callbacks.History) and model.history is history
-    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    assert history.history["learning_rate"] == [0.01] * 3
     assert history.epoch == [0, 1, 2]
     for values in history.history.values():
         assert len(values) == 3 and all(np.isfinite(values))
@@ -210,7 +211,7 @@ def test_history_without_metrics_or_validation():
     model = small_model()
     model.compile(optimizer="adam", loss="softmax_cross_entropy")
     history = model.fit(X, y, epochs=2, verbose=0)
-    assert set(history.history) == {"loss"}
+    assert set(history.history) == {"loss", "learning_rate"}
 
 
 def test_fit_without_shuffle_equals_a_train_on_batch_loop():
@@ -422,7 +423,7 @@ def test_callbacks_see_epoch_logs_and_batches():
     for e in range(2):
         expected += [("epoch_begin", e), ("batch_end", 0), ("batch_end", 1), ("batch_end", 2), ("epoch_end", e)]
     assert rec.events == expected + ["train_end"]
-    assert [set(l) for l in rec.logs] == [{"loss", "accuracy", "val_loss", "val_accuracy"}] * 2
+    assert [set(l) for l in rec.logs] == [{"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}] * 2
     assert [l["loss"] for l in rec.logs] == history.history["loss"]
 
 

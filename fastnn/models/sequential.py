@@ -73,6 +73,9 @@ class Sequential:
         self.compiled = False
         self.stop_training = False
         self.history: History | None = None
+        # A copy of the state arena taken before each step while a callback asks for
+        # non-finite steps to be skipped (TerminateOnNaN); None otherwise.
+        self._state_backup: np.ndarray | None = None
         self._capacity = 0
         self._sample_shape: tuple[int, ...] | None = None
         self._ybuf: np.ndarray | None = None
@@ -377,7 +380,14 @@ class Sequential:
         return loss, correct
 
     def _train_step(self, ybuf: np.ndarray, n: int, wbuf: np.ndarray | None = None) -> tuple[float, float]:
+        if self._state_backup is not None:  # TerminateOnNaN: keep the last finite state
+            np.copyto(self._state_backup, self.state_arena)
         loss, correct = self._loss_and_grads(ybuf, n, wbuf)
+        if self._state_backup is not None and not math.isfinite(loss):
+            # Skip the update: the weights stay those of the last finite step (the
+            # forward pass may have moved batch-norm statistics: put them back).
+            np.copyto(self.state_arena, self._state_backup)
+            return loss, correct
         self._apply_arena()
         return loss, correct
 
@@ -482,7 +492,7 @@ class Sequential:
     def fit(self, x: Any, y: Any, epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
             validation_data: tuple | None = None, verbose: int = 1,
             callbacks: Sequence[Callback] | None = None, sample_weight: Any = None,
-            class_weight: dict | None = None) -> History:
+            class_weight: dict | None = None, validation_split: float = 0.0) -> History:
         """Train for `epochs` passes over (x, y) in mini-batches.
 
         Parameters
@@ -503,10 +513,23 @@ class Sequential:
         class_weight : dict {class index: weight}, optional
             Multiplies the weight of every sample of that class (classification
             losses only); classes not in the dict keep weight 1.
+        validation_split : float in [0, 1)
+            Keras semantics: the last fraction of the rows of x and y (and
+            sample_weight), taken before any shuffling, is held out and evaluated
+            after each epoch (views: nothing is copied). Ignored when
+            validation_data is given.
 
         Returns
         -------
-        History with per-epoch "loss", metrics and their "val_" counterparts.
+        History with per-epoch "loss", metrics, "learning_rate" (the rate of the
+        epoch's last update) and the "val_" counterparts.
+
+        Notes
+        -----
+        Callbacks whose class sets ``skips_nonfinite_updates = True``
+        (`callbacks.TerminateOnNaN`) make each step check its loss before the
+        update: a NaN or infinite loss skips that update, so the model keeps the
+        weights (and batch-norm statistics) of the last finite step.
         """
         self._require_compiled("fit")
         epochs = check_int(epochs, "epochs")
@@ -519,6 +542,19 @@ class Sequential:
         n_outputs = self._output_dim(X.shape[1])
         weights = self._check_weights(sample_weight, class_weight, targets, n_outputs)
         val = None
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.integer, np.floating)) \
+                or not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split: expected a float in [0, 1), got {validation_split!r}")
+        if validation_split and validation_data is None:
+            split_at = int(math.floor(len(X) * (1.0 - validation_split)))
+            if split_at == 0 or split_at == len(X):
+                raise ValueError(f"validation_split: {validation_split} of {len(X)} samples leaves "
+                                 f"{split_at} for training and {len(X) - split_at} for validation; "
+                                 "both must be at least 1")
+            wv = None if weights is None else weights[split_at:]
+            val = (X[split_at:], targets[split_at:], wv)
+            X, targets = X[:split_at], targets[:split_at]
+            weights = None if weights is None else weights[:split_at]
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data: expected a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)")
@@ -550,10 +586,22 @@ class Sequential:
         for cb in cbs:
             cb.set_model(self)
             cb.set_params(params)
-        batch_cbs = [cb for cb in cbs if _overrides(cb, "on_train_batch_end") and cb.needs_batch_logs]
-        begin_cbs = [cb for cb in cbs if _overrides(cb, "on_train_batch_begin")]
         self.stop_training = False
         self.history = history
+        if any(getattr(cb, "skips_nonfinite_updates", False) for cb in cbs):
+            self._state_backup = np.empty_like(self.state_arena)
+        try:
+            self._fit_epochs(X, targets, weights, val, epochs, steps, batch_size, shuffle, cbs,
+                             ybuf, wbuf)
+        finally:
+            self._state_backup = None
+        return history
+
+    def _fit_epochs(self, X, targets, weights, val, epochs, steps, batch_size, shuffle, cbs,
+                    ybuf, wbuf) -> None:
+        n = len(X)
+        batch_cbs = [cb for cb in cbs if _overrides(cb, "on_train_batch_end") and cb.needs_batch_logs]
+        begin_cbs = [cb for cb in cbs if _overrides(cb, "on_train_batch_begin")]
         for cb in cbs:
             cb.on_train_begin()
         order = np.arange(n, dtype=np.int64)
@@ -581,17 +629,27 @@ class Sequential:
                     logs = self._logs(loss_sum, correct, seen)
                     for cb in batch_cbs:
                         cb.on_train_batch_end(step, logs)
+                    if self.stop_training:  # a batch callback stopped: end within the epoch
+                        break
             logs = self._logs(loss_sum, correct, seen)
             if val is not None:
                 for k, v in self._evaluate_arrays(*val, _INFERENCE_CHUNK).items():
                     logs["val_" + k] = v
+            logs["learning_rate"] = self._last_learning_rate()
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
         for cb in cbs:
             cb.on_train_end()
-        return history
+
+    def _last_learning_rate(self) -> float:
+        """The learning rate of the optimizer's last update (of the next one before any)."""
+        opt = self.optimizer
+        rate = opt.learning_rate
+        if callable(rate):  # a schedule: the step of the last update
+            return float(rate(max(opt.iterations - 1, 0)))
+        return float(rate)
 
     def _weight_buffer(self) -> np.ndarray:
         if self._wbuf is None or len(self._wbuf) != self._capacity:
