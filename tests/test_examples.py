@@ -42,3 +42,12 @@ def test_activations_tour_trains_every_activation(tmp_path, capsys):
     assert png.stat().st_size > 10_000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "saved" in capsys.readouterr().out
+
+
+def test_mnist_two_layer_learns_and_reports_train_and_test_accuracy(capsys):
+    history = load("mnist_two_layer").main(epochs=5, sample=True)
+    train, test = history["train_accuracy"], history["val_accuracy"]
+    assert len(train) == len(test) == 5
+    assert train[-1] > train[0] + 0.05 and test[-1] > 0.75  # SGD 0.1 on the 6,000-image sample
+    assert all(b < a for a, b in zip(history["loss"], history["loss"][1:]))
+    assert capsys.readouterr().out.count("train acc") == 5
