@@ -581,7 +581,9 @@ class Sequential:
         wbuf = None if weights is None else self._weight_buffer()
         steps = -(-n // batch_size)
         history = History()
-        cbs = [history] + callbacks + ([ProgbarLogger(verbose)] if verbose else [])
+        # User callbacks first (they may add to the logs), then History and the progress
+        # bar, which record and print what the others added (as Keras orders them).
+        cbs = callbacks + [history] + ([ProgbarLogger(verbose)] if verbose else [])
         params = {"epochs": epochs, "steps": steps, "samples": n, "batch_size": batch_size, "verbose": verbose}
         for cb in cbs:
             cb.set_model(self)
