@@ -5,6 +5,10 @@ with neither files nor a network it trains on the small sample bundled with
 fastnn and says so.
 
     python examples/mnist_demo.py [--epochs 2] [--batch-size 128] [--threads N] [--sample]
+                                  [--curves mnist_curves.png]
+
+When matplotlib is installed it also saves the loss and accuracy curves (training
+and test per epoch) to --curves.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", action="store_true", help="use the bundled sample, not the full MNIST")
+    parser.add_argument("--curves", default="mnist_curves.png",
+                        help="where to save the training curves (needs matplotlib; '' to skip)")
     args = parser.parse_args()
     if args.threads:
         fastnn.set_num_threads(args.threads)
@@ -55,7 +61,8 @@ def main() -> None:
     model.summary()
 
     t0 = time.perf_counter()
-    model.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, validation_data=(Xt, yt), verbose=1)
+    history = model.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, validation_data=(Xt, yt),
+                        verbose=1)
     train_time = time.perf_counter() - t0
     result = model.evaluate(Xt, yt)
     predictions = model.predict(Xt).argmax(axis=1)
@@ -63,6 +70,12 @@ def main() -> None:
           f"predict agrees with evaluate: {np.mean(predictions == yt):.4f}")
     print(f"training: {args.epochs * len(X) / train_time:,.0f} samples/s "
           f"({train_time:.2f} s for {args.epochs} epochs incl. validation)")
+    if args.curves:
+        try:
+            fastnn.plot_history(history, path=args.curves)
+            print(f"training curves saved to {args.curves}")
+        except ImportError:
+            print("matplotlib is not installed: no training curves (pip install matplotlib)")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 _num_threads: int | None = None
+_default_threads: int | None = None  # the usable cores, read once (a syscall per kernel call cost ~0.4 us)
 
 
 def _usable_cores() -> int:
@@ -37,6 +38,11 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """Threads used by fastnn's kernels (default: the usable cores)."""
-    return _num_threads if _num_threads is not None else _usable_cores()
+    """Threads used by fastnn's kernels (default: the cores usable when first asked)."""
+    global _default_threads
+    if _num_threads is not None:
+        return _num_threads
+    if _default_threads is None:
+        _default_threads = _usable_cores()
+    return _default_threads
 

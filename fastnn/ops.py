@@ -225,3 +225,88 @@ def normalization_backward(dout: np.ndarray, inv_std: np.ndarray, n: int) -> Non
     """In place: dout[:n] *= inv_std."""
     _normalization.normalization_backward(dout, inv_std, n, get_num_threads())
 # -- end norms -------------------------------------------------------------------------------------
+
+
+# -- metrics: per-batch counts and sums of fastnn.metrics (src_c/metrics.pyx) ---------------------
+from fastnn._core import metrics as _metrics  # noqa: E402
+
+METRIC_ACCURACY_KINDS: dict[str, int] = dict(_metrics.ACCURACY_KINDS)
+METRIC_ERROR_KINDS: dict[str, int] = dict(_metrics.ERROR_KINDS)
+#: Rows (tp, predicted, actual) of a threshold's (3, k) confusion block; rows of the R2 buffers.
+CONFUSION_ROWS: dict[str, int] = dict(_metrics.CONFUSION_ROWS)
+R2_ACC_ROWS: int = _metrics.R2_ACC_ROWS
+R2_WORK_ROWS: int = _metrics.R2_WORK_ROWS
+
+
+def metric_accuracy_update(kind: int, y_true: np.ndarray, y_pred: np.ndarray,
+                           sample_weight: np.ndarray | None, acc: np.ndarray, n: int,
+                           threshold: float = 0.5, top_k: int = 1) -> None:
+    """acc[0] += sum_i w_i hit_i, acc[1] += sum_i w_i over the first n rows (kind: binary,
+    categorical or top_k; y_true rows or int64 labels)."""
+    _metrics.accuracy_update(kind, y_true, y_pred, sample_weight, acc, n, threshold, top_k,
+                             get_num_threads())
+
+
+def metric_mean_error_update(kind: int, y_true: np.ndarray, y_pred: np.ndarray,
+                             sample_weight: np.ndarray | None, acc: np.ndarray, n: int) -> None:
+    """acc[0] += sum_i w_i mean_j e(p_ij - t_ij) (absolute or squared), acc[1] += sum_i w_i."""
+    _metrics.mean_error_update(kind, y_true, y_pred, sample_weight, acc, n, get_num_threads())
+
+
+def metric_weight_sum(sample_weight: np.ndarray, n: int) -> float:
+    """sum(sample_weight[:n]) in float64."""
+    return _metrics.weight_sum(sample_weight, n)
+
+
+def metric_confusion_update(y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None,
+                            thresholds: np.ndarray, acc: np.ndarray, n: int, top_k: int = 0,
+                            argmax: bool = False) -> None:
+    """acc (T, 3, k) += weighted (true positives, predicted positives, actual positives)
+    per threshold and class (serial)."""
+    _metrics.confusion_update(y_true, y_pred, sample_weight, thresholds, acc, n, top_k, argmax)
+
+
+def metric_r2_update(y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None,
+                     acc: np.ndarray, work: np.ndarray, n: int) -> None:
+    """Merge a batch into per-column (weight, mean, M2, SSE) R2 statistics (serial)."""
+    _metrics.r2_update(y_true, y_pred, sample_weight, acc, work, n)
+
+
+def metric_ranking_append(y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None,
+                          scores: np.ndarray, labels: np.ndarray, weights: np.ndarray, offset: int,
+                          n: int) -> None:
+    """Copy n rows of scores, 0/1 labels and weights into the AUC buffers at row offset."""
+    _metrics.ranking_append(y_true, y_pred, sample_weight, scores, labels, weights, offset, n)
+# -- end metrics -----------------------------------------------------------------------------------
+
+
+# -- optim: fused optimizer steps with clipping, weight decay and EMA (src_c/optim.pyx) -------
+OPTIMIZER_RULES: dict[str, int] = dict(_optim.RULES)
+
+
+def optimizer_update(rule: int, params: np.ndarray, grads: np.ndarray, s0: np.ndarray | None,
+                     s1: np.ndarray | None, s2: np.ndarray | None, ema: np.ndarray | None,
+                     hyper: tuple, gscale: float = 1.0, segments: np.ndarray | None = None,
+                     seg_scales: np.ndarray | None = None, clipvalue: float = float("inf"),
+                     decay: float = 1.0, ema_decay: float = 0.0, ema_overwrite: bool = False) -> None:
+    """In place, one pass: g = clip(g * scale, +-clipvalue); p *= decay; rule OPTIMIZER_RULES[...]
+    updates p and its slots s0..s2; then ema = d * ema + (1 - d) * p and, on an overwrite step, p = ema.
+    segments (int64 offsets 0..n) with seg_scales (float64, one per segment) replace gscale."""
+    _optim.optimizer_update(rule, params, grads, s0, s1, s2, ema, hyper, gscale, segments, seg_scales,
+                            clipvalue, decay, ema_decay, ema_overwrite, get_num_threads())
+
+
+def sum_squares(grads: np.ndarray, segments: np.ndarray | None, out: np.ndarray,
+                work: np.ndarray) -> None:
+    """out[s] = sum(grads[segment s] ** 2) in float64 (segments None: out[0] over all);
+    work: float64 scratch of sum_squares_work_size(n, n_segments) elements."""
+    _optim.sum_squares(grads, segments, out, work, get_num_threads())
+
+
+sum_squares_work_size = _optim.sum_squares_work_size
+
+
+def swap_arrays(a: np.ndarray, b: np.ndarray) -> None:
+    """Exchange the contents of two flat arrays of the same length and dtype, in place."""
+    _optim.swap(a, b, get_num_threads())
+# -- end optim ------------------------------------------------------------------------------------

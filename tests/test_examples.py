@@ -44,10 +44,22 @@ def test_activations_tour_trains_every_activation(tmp_path, capsys):
     assert "saved" in capsys.readouterr().out
 
 
-def test_mnist_two_layer_learns_and_reports_train_and_test_accuracy(capsys):
-    history = load("mnist_two_layer").main(epochs=5, sample=True)
+def test_mnist_two_layer_learns_and_reports_train_and_test_accuracy(capsys, tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib (the test extra) draws the curves")
+    png = tmp_path / "curves.png"
+    history = load("mnist_two_layer").main(epochs=5, sample=True, plot_path=str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     train, test = history["train_accuracy"], history["val_accuracy"]
     assert len(train) == len(test) == 5
     assert train[-1] > train[0] + 0.05 and test[-1] > 0.75  # SGD 0.1 on the 6,000-image sample
     assert all(b < a for a, b in zip(history["loss"], history["loss"][1:]))
     assert capsys.readouterr().out.count("train acc") == 5
+
+
+def test_tabular_mlp_learns_and_keeps_its_best_epoch(capsys):
+    result = load("tabular_mlp").main(samples=20000, epochs=25, patience=3, verbose=0)
+    val_auc = result["history"]["val_auc"]
+    assert max(val_auc) > 0.85 and val_auc[0] < 0.7  # RAdam at batch 4096 learns the labels
+    # EarlyStopping(restore_best_weights=True): the model ends with its best epoch's weights
+    assert result["final"]["auc"] == pytest.approx(max(val_auc), rel=1e-9)
+    assert "best validation AUC" in capsys.readouterr().out

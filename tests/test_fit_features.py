@@ -101,3 +101,92 @@ def test_non_finite_step_keeps_batch_norm_statistics():
     with np.errstate(all="ignore"):
         model.fit(Xbad, y, epochs=1, batch_size=20, verbose=0, callbacks=[SkipNonFinite()])
     np.testing.assert_array_equal(model.state_arena, state)
+
+
+# -- optimizer integration: EMA, per-layer clipnorm, schedules ---------------------------------
+
+def ema_model(use_ema=True, **kw):
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((64, 5)), rng.integers(0, 3, 64)
+    model = fastnn.Sequential([layers.Dense(8, activation="tanh"), layers.Dense(3)], seed=1, dtype="float64")
+    model.compile(optimizer=optimizers.Adam(0.05, use_ema=use_ema, ema_momentum=0.9, **kw),
+                  loss="softmax_cross_entropy")
+    return model, X, y
+
+
+def test_ema_weights_swaps_the_numpy_average_in_and_out():
+    model, X, y = ema_model()
+    model.build((None, 5))
+    for step in range(6):
+        model.train_on_batch(X, y)
+        # Keras 3: after each update, with momentum 0 on the first step
+        ema = model.param_arena.copy() if step == 0 else 0.9 * ema + 0.1 * model.param_arena
+    trained = model.get_weights()
+    with model.ema_weights():
+        np.testing.assert_allclose(model.param_arena, ema, rtol=1e-12)
+        averaged_loss = model.evaluate(X, y)["loss"]
+    for a, b in zip(model.get_weights(), trained):
+        np.testing.assert_array_equal(a, b)  # back, bit for bit
+    assert averaged_loss != model.evaluate(X, y)["loss"]
+
+
+def test_fit_ends_on_the_average_with_use_ema():
+    model, X, y = ema_model()
+    twin, _, _ = ema_model()
+    model.fit(X, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    twin.build((None, 5))
+    for _ in range(2):
+        for s in range(0, 64, 16):
+            twin.train_on_batch(X[s:s + 16], y[s:s + 16])
+    with twin.ema_weights():
+        averaged = twin.get_weights()
+    for a, b in zip(model.get_weights(), averaged):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ema_weights_needs_an_averaging_optimizer():
+    model, X, y = ema_model(use_ema=False)
+    with pytest.raises(ValueError, match=r"^ema_weights: the optimizer keeps no moving average"):
+        with model.ema_weights():
+            pass
+    model, X, y = ema_model()
+    with pytest.raises(ValueError, match=r"^ema_weights: the optimizer has made no step"):
+        with model.ema_weights():
+            pass
+
+
+def test_clipnorm_clips_each_weight_array_as_keras():
+    rng = np.random.default_rng(6)
+    X, y = rng.standard_normal((32, 5)), rng.integers(0, 3, 32)
+    model = fastnn.Sequential([layers.Dense(8, activation="relu"), layers.Dense(3)], seed=0, dtype="float64")
+    model.compile(optimizer=optimizers.SGD(0.1, clipnorm=0.05), loss="softmax_cross_entropy")
+    model.build((None, 5))
+    w0 = [w.copy() for w in model.get_weights()]
+    _, grads = model.compute_gradients(X, y)
+    want = [w - 0.1 * g * min(1.0, 0.05 / np.linalg.norm(g)) for w, g in zip(w0, grads)]
+    model.fit(X, y, epochs=1, batch_size=32, verbose=0)
+    for got, w in zip(model.get_weights(), want):
+        np.testing.assert_allclose(got, w, rtol=1e-12, atol=1e-15)
+
+
+def test_schedule_as_learning_rate_is_logged_per_epoch():
+    from fastnn import schedules
+    rng = np.random.default_rng(7)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    sched = schedules.ExponentialDecay(0.1, decay_steps=4, decay_rate=0.5, staircase=True)
+    model = fastnn.Sequential([layers.Dense(3)], seed=0)
+    model.compile(optimizer=optimizers.SGD(sched), loss="softmax_cross_entropy")
+    h = model.fit(X, y, epochs=3, batch_size=10, verbose=0)  # 4 steps per epoch
+    # after epoch e the next update is step 4 (e + 1): 0.1 * 0.5 ** (e + 1)
+    np.testing.assert_allclose(h.history["learning_rate"], [0.05, 0.025, 0.0125], rtol=1e-6)
+
+
+def test_reduce_lr_on_plateau_shows_in_history():
+    rng = np.random.default_rng(8)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    model = fastnn.Sequential([layers.Dense(3)], seed=0)
+    model.compile(optimizer=optimizers.SGD(1e-9), loss="softmax_cross_entropy")  # no progress: a plateau
+    cb = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=1e-3)
+    h = model.fit(X, y, epochs=5, batch_size=40, verbose=0, callbacks=[cb])
+    lr = h.history["learning_rate"]
+    assert lr[0] == pytest.approx(1e-9) and lr[-1] < lr[0] / 2

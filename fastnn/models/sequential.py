@@ -8,12 +8,14 @@ largest batch seen and reused: a training step allocates nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from fastnn import losses as losses_mod
+from fastnn import metrics as metrics_mod
 from fastnn import ops
 from fastnn import optimizers as optimizers_mod
 from fastnn._validation import as_float_array, as_ndarray, check_int
@@ -70,6 +72,7 @@ class Sequential:
         self.built = False
         self.optimizer = self.loss = None
         self.metrics: list[str] = []
+        self._metric_objs: list[Any] = []  # Metric objects, in compile order (not "accuracy")
         self.compiled = False
         self.stop_training = False
         self.history: History | None = None
@@ -182,6 +185,9 @@ class Sequential:
 
         params, n_params = layout(lambda l: l.param_specs())
         states, n_state = layout(lambda l: l.state_specs())
+        # Where each parameter array starts in the arena: the optimizer's segments
+        # (clipnorm clips each array separately, as Keras clips each variable).
+        self._param_offsets = [o for mine in params for _, o, _ in mine]
         self.param_arena = np.zeros(n_params, self.dtype)
         self.grad_arena = np.zeros(n_params, self.dtype)
         self.state_arena = np.zeros(n_state, self.dtype)
@@ -285,28 +291,43 @@ class Sequential:
 
     # -- compile -----------------------------------------------------------------------------
     def compile(self, optimizer: str | optimizers_mod.Optimizer = "adam",
-                loss: str | losses_mod.Loss | None = None, metrics: Sequence[str] | None = None) -> None:
-        """Choose the optimizer, the loss and the metrics ("accuracy").
+                loss: str | losses_mod.Loss | None = None, metrics: Sequence[Any] | None = None) -> None:
+        """Choose the optimizer, the loss and the metrics.
 
-        Strings are accepted: optimizer "adam" / "sgd"; loss "softmax_cross_entropy",
-        "mse". With softmax cross-entropy, leave the last layer linear (logits).
+        Strings are accepted: optimizer names ("adam", "sgd", ...), loss names
+        ("softmax_cross_entropy", "mse", ...), metric names from
+        `fastnn.metrics.names()` ("accuracy", "auc", "precision", "f1_score",
+        "mae", "r2_score", ...) or Metric objects. With softmax cross-entropy, leave
+        the last layer linear (logits).
+
+        "accuracy" with a classification loss is counted by the loss kernel itself
+        (free); other metrics see the predictions (probabilities for losses from
+        logits) batch by batch and give their value at the end of each epoch (the
+        per-batch logs of callbacks carry the loss and accuracy only: exact AUC is
+        an epoch-level sort). As in Keras, `metrics` are not weighted by sample_weight.
         """
         opt = optimizers_mod.get(optimizer)
         if loss is None:
             raise ValueError("loss: expected a loss name or Loss, got None")
         loss_obj = losses_mod.get(loss)
-        names = []
+        names, objects = [], []
         for m in metrics or []:
-            if m not in _METRICS:
-                raise ValueError(f"metrics: expected names from {sorted(_METRICS)}, got {m!r}")
-            if _METRICS[m] == "accuracy" and not loss_obj.counts_correct:
-                raise ValueError(f"metrics: 'accuracy' needs a classification loss, got loss {loss_obj.name!r}")
-            names.append(_METRICS[m])
+            if isinstance(m, str) and m in _METRICS:
+                if not loss_obj.counts_correct:
+                    raise ValueError(f"metrics: 'accuracy' needs a classification loss, got loss {loss_obj.name!r}")
+                names.append(_METRICS[m])
+                continue
+            obj = metrics_mod.get(m, loss=loss_obj)
+            if obj.name in names or obj.name == "loss":
+                raise ValueError(f"metrics: two metrics would be logged as {obj.name!r}; give one a name")
+            names.append(obj.name)
+            objects.append(obj)
         last = self.layers[-1] if self.layers else None
         if isinstance(loss_obj, losses_mod.SoftmaxCrossEntropy) and getattr(last, "activation", None) == "softmax":
             raise ValueError("loss: 'softmax_cross_entropy' takes logits but the last layer applies softmax; "
                              "use Dense(units) with no activation (predict still returns probabilities)")
         self.optimizer, self.loss, self.metrics = opt, loss_obj, names
+        self._metric_objs = objects
         self.compiled = True
 
     def _plan_fusions(self) -> None:
@@ -339,6 +360,8 @@ class Sequential:
             layer.allocate(rows, need_dx=i > self._first_trainable)
         self._xbuf = np.empty((rows, self.input_dim), self.dtype)
         self._gbuf = np.empty((rows, self.layers[-1].output_dim), self.dtype)
+        # Predictions of a batch (probabilities for losses from logits) for the metrics.
+        self._pbuf = np.empty((rows, self.layers[-1].output_dim), self.dtype)
         self._ybuf = None
         self._capacity = rows
 
@@ -371,6 +394,7 @@ class Sequential:
 
     def _loss_and_grads(self, ybuf: np.ndarray, n: int, wbuf: np.ndarray | None = None) -> tuple[float, float]:
         out = self._forward(self._xbuf, n, training=True)
+        self._last_out = out  # the batch's outputs, intact after backward (for metrics)
         loss, correct = self._loss_value(out, ybuf, self._gbuf, n, wbuf)
         self._backward(n)
         # Regularization penalties are computed by the layers' backward passes
@@ -396,10 +420,41 @@ class Sequential:
         then the layers' constraints (Keras applies them after the update)."""
         opt = self.optimizer
         if opt._state is None or opt._shapes != [(self.param_arena.shape, self.dtype)]:
-            opt.build(self.param_arena)  # first step, or the optimizer came from another model
+            self._build_optimizer()  # first step, or the optimizer came from another model
         opt._apply_flat([self.grad_arena], [self.param_arena])
         for layer in self._constrained:
             layer.apply_constraints()
+
+    def _build_optimizer(self) -> None:
+        """Build the optimizer's state for the parameter arena, one segment per
+        parameter array (load_model calls this too, before restoring the state)."""
+        segments = None
+        if self._param_offsets:
+            segments = [self._param_offsets + [self.param_arena.size]]
+        self.optimizer.build([self.param_arena], segments=segments)
+
+    @contextlib.contextmanager
+    def ema_weights(self) -> Iterator[None]:
+        """Swap the optimizer's moving average of the weights in, and back out on exit.
+
+        Needs an optimizer with ``use_ema=True`` that has made at least one step.
+        Inside the block evaluate/predict (and save) see the averaged weights; on
+        exit the trained weights are back, bit for bit.
+
+        Examples
+        --------
+        >>> with model.ema_weights():
+        ...     print(model.evaluate(X_val, y_val))
+        """
+        self._require_compiled("ema_weights")
+        opt = self.optimizer
+        if not getattr(opt, "use_ema", False):
+            raise ValueError("ema_weights: the optimizer keeps no moving average; "
+                             "compile with an optimizer built with use_ema=True")
+        if opt._state is None:
+            raise ValueError("ema_weights: the optimizer has made no step yet: there is no average")
+        with opt.ema_swapped([self.param_arena]):
+            yield
 
     # -- validation --------------------------------------------------------------------------
     def _require_built(self, what: str) -> None:
@@ -521,11 +576,15 @@ class Sequential:
 
         Returns
         -------
-        History with per-epoch "loss", metrics, "learning_rate" (the rate of the
-        epoch's last update) and the "val_" counterparts.
+        History with per-epoch "loss", metrics, "learning_rate" (the rate the next
+        update uses, as Keras logs it) and the "val_" counterparts.
 
         Notes
         -----
+        With an optimizer built with ``use_ema=True`` the weights are replaced by
+        their moving average when training ends, as Keras 3 does
+        (`ema_weights()` swaps the average in and out without that).
+
         Callbacks whose class sets ``skips_nonfinite_updates = True``
         (`callbacks.TerminateOnNaN`) make each step check its loss before the
         update: a NaN or infinite loss skips that update, so the model keeps the
@@ -613,6 +672,7 @@ class Sequential:
             if shuffle:
                 order = self._shuffle_rng.permutation(n).astype(np.int64, copy=False)
             loss_sum, correct, seen = 0.0, 0.0, 0
+            self._reset_metrics()
             for step in range(steps):
                 start = step * batch_size
                 stop = min(start + batch_size, n)
@@ -624,11 +684,12 @@ class Sequential:
                 if wbuf is not None:
                     ops.gather_rows(weights, order, start, stop, wbuf)
                 loss, c = self._train_step(ybuf, nb, wbuf)
+                self._update_metrics(self._last_out, ybuf, nb)
                 loss_sum += loss * nb
                 correct += c
                 seen += nb
                 if batch_cbs:
-                    logs = self._logs(loss_sum, correct, seen)
+                    logs = self._logs(loss_sum, correct, seen, with_metrics=False)
                     for cb in batch_cbs:
                         cb.on_train_batch_end(step, logs)
                     if self.stop_training:  # a batch callback stopped: end within the epoch
@@ -642,33 +703,55 @@ class Sequential:
                 cb.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
+        if self.optimizer._state is not None:
+            # With use_ema, training ends on the averaged weights (Keras 3's fit does the same).
+            self.optimizer.finalize_variable_values([self.param_arena])
         for cb in cbs:
             cb.on_train_end()
 
     def _last_learning_rate(self) -> float:
-        """The learning rate of the optimizer's last update (of the next one before any)."""
-        opt = self.optimizer
-        rate = opt.learning_rate
-        if callable(rate):  # a schedule: the step of the last update
-            return float(rate(max(opt.iterations - 1, 0)))
-        return float(rate)
+        """The learning rate the optimizer's next update uses (what Keras logs)."""
+        return float(self.optimizer.current_learning_rate)
 
     def _weight_buffer(self) -> np.ndarray:
         if self._wbuf is None or len(self._wbuf) != self._capacity:
             self._wbuf = np.empty(self._capacity, self.dtype)
         return self._wbuf
 
-    def _logs(self, loss_sum: float, correct: float, seen: int) -> dict[str, float]:
+    def _logs(self, loss_sum: float, correct: float, seen: int, with_metrics: bool = True) -> dict[str, float]:
+        """The loss, accuracy and (with_metrics) the other metrics, in compile's order."""
         logs = {"loss": loss_sum / seen}
-        if "accuracy" in self.metrics:
-            logs["accuracy"] = correct / seen
+        objects = iter(self._metric_objs)
+        for name in self.metrics:
+            if name == "accuracy" and name in _METRICS:
+                logs["accuracy"] = correct / seen
+            elif with_metrics:
+                value = next(objects).result()
+                logs[name] = float(value) if np.ndim(value) == 0 else value
         return logs
+
+    def _reset_metrics(self) -> None:
+        for m in self._metric_objs:
+            m.reset_state()
+
+    def _update_metrics(self, out: np.ndarray, targets: np.ndarray, n: int) -> None:
+        """Feed one batch's outputs (made predictions in a buffer of the model's) to the metrics."""
+        if not self._metric_objs:
+            return
+        pred = self._pbuf[:n]
+        np.copyto(pred, out[:n])
+        self.loss.transform_output(self._pbuf, n)
+        y = targets[:n]
+        for m in self._metric_objs:
+            m.update_state(y, pred)
 
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None,
                        return_dict: bool = False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch
         computed before the update: a float, [loss, metrics...] or a dict."""
         loss, correct, n = self._batch_loss_and_grads(x, y, "train_on_batch", sample_weight, class_weight)
+        self._reset_metrics()
+        self._update_metrics(self._last_out, self._ybuf, n)
         self._apply_arena()
         logs = self._logs(loss * n, correct, n)
         if return_dict:
@@ -754,11 +837,13 @@ class Sequential:
         chunk = min(chunk, len(X))
         self._ensure_capacity(chunk)
         loss_sum, correct = 0.0, 0.0
+        self._reset_metrics()
         for start in range(0, len(X), chunk):
             stop = min(start + chunk, len(X))
             out = self._forward(X[start:stop], stop - start, training=False)
             w = None if weights is None else weights[start:stop]
             loss, c = self._loss_value(out, targets[start:stop], None, stop - start, w)
+            self._update_metrics(out, targets[start:stop], stop - start)
             loss_sum += loss * (stop - start)
             correct += c
         logs = self._logs(loss_sum, correct, len(X))
@@ -788,3 +873,22 @@ class Sequential:
             built.append(layer_cls.from_config(spec["config"]))
         return cls(built, seed=config.get("seed"), dtype=config.get("dtype", "float32"),
                    name=config.get("name"))
+
+    # -- saving (helper CB) --
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Write the weights (parameters and non-trainable state) to one file, atomically.
+        See `fastnn.saving` for the format (a zip of JSON and .npy members, no pickle)."""
+        from fastnn import saving
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath) -> None:
+        """Load weights from `save_weights` or `save`; checked before anything changes."""
+        from fastnn import saving
+        saving.load_weights(self, filepath)
+
+    def save(self, filepath, overwrite: bool = True) -> None:
+        """Write the whole model (architecture, weights, compile config, optimizer state,
+        random streams) to one file, atomically; `fastnn.load_model` reads it back."""
+        from fastnn import saving
+        saving.save_model(self, filepath, overwrite=overwrite)
+    # -- end saving

@@ -1,8 +1,9 @@
 """Stochastic gradient descent with optional (Nesterov) momentum."""
 from __future__ import annotations
 
-from fastnn import ops
-from fastnn.optimizers.base import Optimizer, _check_float
+from typing import Any
+
+from fastnn.optimizers.base import RULES, Optimizer, _check_bool, _check_float
 
 
 class SGD(Optimizer):
@@ -15,13 +16,17 @@ class SGD(Optimizer):
         p_t = p_{t-1} - lr * d_t
 
     With a constant learning rate this equals Keras's SGD (whose velocity is
-    -lr * b_t).
+    -lr * b_t). torch's ``weight_decay`` adds ``wd * p`` to g_t; fastnn's is
+    Keras's decoupled one (see Optimizer).
 
     Parameters
     ----------
-    learning_rate : float, default 0.01
+    learning_rate : float or schedule, default 0.01
     momentum : float in [0, 1), default 0
     nesterov : bool, default False (needs momentum > 0)
+    **kwargs
+        The common arguments of `Optimizer` (weight_decay, clipnorm, clipvalue,
+        global_clipnorm, use_ema, ema_momentum, ema_overwrite_frequency, ema_warmup, name).
 
     Examples
     --------
@@ -31,20 +36,21 @@ class SGD(Optimizer):
     array([0.95, 0.95, 0.95], dtype=float32)
     """
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 name: str | None = None):
-        super().__init__(learning_rate, name)
+    def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 **kwargs: Any):
+        super().__init__(learning_rate, **kwargs)
         self.momentum = _check_float(momentum, "momentum", 0.0, 1.0, high_open=True)
-        if nesterov and self.momentum == 0:
+        self.nesterov = _check_bool(nesterov, "nesterov")
+        if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov: Nesterov momentum needs momentum > 0, got momentum=0.0")
-        self.nesterov = bool(nesterov)
 
-    def _slots(self):
-        return ["momentum"] if self.momentum > 0 else []
+    def _slot_names(self):
+        return ("momentum" if self.momentum > 0 else None, None, None)
 
-    def _update(self, param, grad, state, step):
-        ops.sgd_update(param, grad, state.get("momentum"), self.learning_rate, self.momentum,
-                       self.nesterov)
+    def _rule(self, step, lr):
+        if self.momentum == 0:
+            return RULES["sgd"], (lr,), None
+        return RULES["sgd_nesterov" if self.nesterov else "sgd_momentum"], (lr, self.momentum), None
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
