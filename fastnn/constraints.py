@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from fastnn import ops
+from fastnn._config import Configurable, deserialize_object, serialize_object
 
 __all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "get", "serialize",
            "deserialize"]
@@ -68,7 +69,7 @@ def _check_weights(w: Any, norm_axis: int | None) -> np.ndarray:
     return w
 
 
-class Constraint:
+class Constraint(Configurable):
     """Base class of weight constraints: `constraint(w)` projects w in place.
 
     The base constraint leaves w as it is. Subclasses implement `__call__` with
@@ -83,27 +84,6 @@ class Constraint:
         w : ndarray, float32 or float64, C-contiguous, writable
         """
         _check_weights(w, None)
-
-    def get_config(self) -> dict[str, Any]:
-        """The constructor arguments."""
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Constraint:
-        """A new constraint from the output of get_config()."""
-        if not isinstance(config, dict):
-            raise ValueError(f"config: expected a dict, got {type(config).__name__}")
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
 
 
 class MinMaxNorm(Constraint):
@@ -219,7 +199,6 @@ class NonNeg(Constraint):
 
 
 # Keras's class names and snake_case names.
-_DICT_KEYS = {"class_name", "config", "module", "registered_name"}
 _CLASSES: dict[str, type[Constraint]] = {c.__name__: c for c in (MaxNorm, NonNeg, UnitNorm,
                                                                   MinMaxNorm)}
 _NAMES: dict[str, type[Constraint]] = {"max_norm": MaxNorm, "non_neg": NonNeg,
@@ -230,24 +209,12 @@ def serialize(constraint: Constraint | None) -> dict[str, Any] | None:
     """{"class_name": ..., "config": ...} of a constraint (None stays None)."""
     if constraint is None:
         return None
-    if not isinstance(constraint, Constraint):
-        raise ValueError(f"constraint: expected a Constraint or None, got {constraint!r}")
-    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
+    return serialize_object(constraint, Constraint, "constraint")
 
 
 def deserialize(config: dict[str, Any], argument: str = "constraint") -> Constraint:
     """The constraint a serialize() dict describes."""
-    if (not isinstance(config, dict) or set(config) - _DICT_KEYS
-            or config.get("class_name") not in _CLASSES):
-        raise ValueError(f"{argument}: expected a dict {{'class_name': one of {sorted(_CLASSES)}, "
-                         f"'config': {{...}}}}, got {config!r}")
-    inner = config.get("config", {})
-    if not isinstance(inner, dict):
-        raise ValueError(f"{argument}: expected 'config' to be a dict, got {inner!r}")
-    try:
-        return _CLASSES[config["class_name"]].from_config(inner)
-    except (TypeError, ValueError) as exc:  # an unknown keyword or a bad value in the config
-        raise ValueError(f"{argument}: bad config for {config['class_name']}: {exc}") from None
+    return deserialize_object(config, _CLASSES, argument)
 
 
 def get(identifier: Any, argument: str = "constraint") -> Constraint | None:

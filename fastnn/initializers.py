@@ -24,6 +24,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from fastnn._config import Configurable, deserialize_object, serialize_object
+
 __all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform",
            "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform",
            "HeNormal", "LecunUniform", "LecunNormal", "Orthogonal", "compute_fans", "get",
@@ -93,7 +95,7 @@ def _truncated_standard_normal(shape: tuple[int, ...], rng: np.random.Generator)
     return out
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``init(shape, fan_in, fan_out, rng, dtype) -> ndarray``.
 
     Subclasses implement `generate` (and `get_config` when they take
@@ -148,27 +150,6 @@ class Initializer:
                  rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
         """Draw the array (arguments already validated). Subclasses implement this."""
         raise NotImplementedError(f"{type(self).__name__} does not implement generate()")
-
-    def get_config(self) -> dict[str, Any]:
-        """The constructor arguments."""
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Initializer:
-        """A new initializer from the output of get_config()."""
-        if not isinstance(config, dict):
-            raise ValueError(f"config: expected a dict, got {type(config).__name__}")
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
 
 
 # -- constants ------------------------------------------------------------------------------
@@ -501,7 +482,6 @@ _NAMES: dict[str, type[Initializer]] = {
     "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal, "orthogonal": Orthogonal,
     "zero": Zeros, "one": Ones, "normal": RandomNormal, "uniform": RandomUniform,
 }
-_DICT_KEYS = {"class_name", "config", "module", "registered_name"}
 
 
 def names() -> list[str]:
@@ -511,24 +491,12 @@ def names() -> list[str]:
 
 def serialize(initializer: Initializer) -> dict[str, Any]:
     """{"class_name": ..., "config": ...} of an initializer."""
-    if not isinstance(initializer, Initializer):
-        raise ValueError(f"initializer: expected an Initializer, got {initializer!r}")
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return serialize_object(initializer, Initializer, "initializer")
 
 
 def deserialize(config: dict[str, Any], argument: str = "initializer") -> Initializer:
     """The initializer a serialize() dict describes."""
-    if (not isinstance(config, dict) or set(config) - _DICT_KEYS
-            or config.get("class_name") not in _CLASSES):
-        raise ValueError(f"{argument}: expected a dict {{'class_name': one of {sorted(_CLASSES)}, "
-                         f"'config': {{...}}}}, got {config!r}")
-    inner = config.get("config", {})
-    if not isinstance(inner, dict):
-        raise ValueError(f"{argument}: expected 'config' to be a dict, got {inner!r}")
-    try:
-        return _CLASSES[config["class_name"]].from_config(inner)
-    except (TypeError, ValueError) as exc:  # an unknown keyword or a bad value in the config
-        raise ValueError(f"{argument}: bad config for {config['class_name']}: {exc}") from None
+    return deserialize_object(config, _CLASSES, argument)
 
 
 def get(identifier: Any, argument: str = "initializer") -> Initializer:

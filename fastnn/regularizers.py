@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from fastnn._config import Configurable, deserialize_object, serialize_object
 from fastnn._validation import as_ndarray
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "get", "serialize", "deserialize"]
@@ -48,7 +49,7 @@ def _factor(value: Any, name: str) -> float:
     return value
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: the penalty l1 * sum|x| + l2 * sum x**2.
 
     Parameters
@@ -96,22 +97,6 @@ class Regularizer:
         """The constructor arguments, as plain floats."""
         return {"l1": self.l1, "l2": self.l2}
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Regularizer:
-        """A new regularizer from the output of get_config()."""
-        if not isinstance(config, dict):
-            raise ValueError(f"config: expected a dict, got {type(config).__name__}")
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self.l1, self.l2))
 
 
 class L1L2(Regularizer):
@@ -179,7 +164,6 @@ class L2(Regularizer):
 
 
 # Keys of a serialized object (Keras adds "module" and "registered_name"; ignored here).
-_DICT_KEYS = {"class_name", "config", "module", "registered_name"}
 _CLASSES: dict[str, type[Regularizer]] = {c.__name__: c for c in (L1, L2, L1L2)}
 # Keras's string names; "l1_l2" with the 0.01 / 0.01 its documentation gives.
 _NAMES = {"l1": L1, "l2": L2, "l1_l2": lambda: L1L2(l1=0.01, l2=0.01)}
@@ -189,24 +173,12 @@ def serialize(regularizer: Regularizer | None) -> dict[str, Any] | None:
     """{"class_name": ..., "config": ...} of a regularizer (None stays None)."""
     if regularizer is None:
         return None
-    if not isinstance(regularizer, Regularizer):
-        raise ValueError(f"regularizer: expected a Regularizer or None, got {regularizer!r}")
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    return serialize_object(regularizer, Regularizer, "regularizer")
 
 
 def deserialize(config: dict[str, Any], argument: str = "regularizer") -> Regularizer:
     """The regularizer a serialize() dict describes."""
-    if (not isinstance(config, dict) or set(config) - _DICT_KEYS
-            or config.get("class_name") not in _CLASSES):
-        raise ValueError(f"{argument}: expected a dict {{'class_name': one of {sorted(_CLASSES)}, "
-                         f"'config': {{...}}}}, got {config!r}")
-    inner = config.get("config", {})
-    if not isinstance(inner, dict):
-        raise ValueError(f"{argument}: expected 'config' to be a dict, got {inner!r}")
-    try:
-        return _CLASSES[config["class_name"]].from_config(inner)
-    except (TypeError, ValueError) as exc:  # an unknown keyword or a bad value in the config
-        raise ValueError(f"{argument}: bad config for {config['class_name']}: {exc}") from None
+    return deserialize_object(config, _CLASSES, argument)
 
 
 def get(identifier: Any, argument: str = "regularizer") -> Regularizer | None:
