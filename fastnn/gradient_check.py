@@ -75,7 +75,8 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-5, atol: floa
     clone.compile(optimizer="sgd", loss=model.loss)  # never stepped
     clone.build((None,) + shape)
     clone.set_weights([w.astype(np.float64) for w in model.get_weights()])
-    x64 = np.asarray(x, dtype=np.float64)
+    # a scipy.sparse batch is small here: check it through the dense float64 path
+    x64 = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
     random_states = [(layer, layer.random_state()) for layer in clone.layers]
     state0 = clone.state_arena.copy()
 

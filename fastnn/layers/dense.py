@@ -44,6 +44,12 @@ class Dense(Layer):
     derivative needs the pre-activation z (gelu, silu, mish) keep z in a buffer of
     the layer's own, written in the same fused pass as the output.
 
+    As the first layer, it also takes a batch of sparse rows (`fastnn.ops.SparseRows`,
+    from scipy.sparse CSR inputs or dense inputs with many zeros, see
+    `Sequential.zero_skipping`): the forward pass sums only the rows of W whose inputs
+    are nonzero, and the weight gradient ``dW = x^T dz`` only over the nonzeros; no dx
+    is computed (the input is data).
+
     A user-defined activation (`fastnn.activations.register`) runs the slower
     Python path: the kernel computes z = x @ W + b (linear), then the user's
     numpy functions give act(z) and, backward, act'(z).
@@ -83,6 +89,7 @@ class Dense(Layer):
         self._penalty = 0.0
         self.kernel = self.bias = self._dkernel = self._dbias = None
         self._out = self._dx = self._x = self._z = None
+        self._sparse_work = None  # workspace of the sparse-input kernels, made on first use
 
     def build(self, input_dim: int, dtype: np.dtype) -> None:
         self.input_dim, self.output_dim, self.dtype = input_dim, self.units, dtype
@@ -116,7 +123,9 @@ class Dense(Layer):
 
     def forward(self, x, n, training):
         self._x = x
-        if self.activation_spec.custom:  # z = x @ W + b in the kernel, act(z) in numpy
+        if isinstance(x, ops.SparseRows):
+            self._forward_sparse(x, n, training)
+        elif self.activation_spec.custom:  # z = x @ W + b in the kernel, act(z) in numpy
             ops.dense_forward(x, self.kernel, self.bias, self._z, n, activations.LINEAR)
             self.activation_spec.forward(self._z, self._out, n)
         else:
@@ -130,7 +139,9 @@ class Dense(Layer):
         if self.activity_regularizer is not None:  # d/dy of (l1 sum|y| + l2 sum y^2) / n
             r = self.activity_regularizer
             penalty += ops.add_penalty(self._out, dout, n * self.units, r.l1 / n, r.l2 / n)
-        if self.activation_spec.custom:  # dout *= act'(z) in numpy, then a linear backward
+        if isinstance(self._x, ops.SparseRows):
+            self._backward_sparse(dout, n, need_dx)
+        elif self.activation_spec.custom:  # dout *= act'(z) in numpy, then a linear backward
             self.activation_spec.backward(self._z, self._out, dout, n)
             ops.dense_backward(self._x, self.kernel, self._out, dout, self._dkernel, self._dbias,
                                dx, n, activations.LINEAR)
@@ -141,6 +152,35 @@ class Dense(Layer):
             penalty += self._weight_penalties(add_gradient=True)
         self._penalty = penalty
         return dx
+
+    def _forward_sparse(self, x, n, training):
+        """Zero-skipping forward pass on CSR rows (the column-major kernel, with the
+        batch transposed into the workspace for the backward pass, from
+        ops CSC_MIN_ROWS rows on)."""
+        if self._sparse_work is None:
+            self._sparse_work = ops.CSRWorkspace()
+        work = self._sparse_work
+        if self.activation_spec.custom:
+            ops.csr_dense_forward(x, self.kernel, self.bias, self._z, n, activations.LINEAR,
+                                  work=work)
+            self.activation_spec.forward(self._z, self._out, n)
+        else:
+            ops.csr_dense_forward(x, self.kernel, self.bias, self._out, n, self.act, self._alpha,
+                                  self._z, work=work)
+
+    def _backward_sparse(self, dout, n, need_dx):
+        if need_dx:
+            raise ValueError(f"{self.name}: a sparse input batch feeds the first layer only "
+                             "(no gradient w.r.t. the input); got a request for dx")
+        if self._sparse_work is None:
+            self._sparse_work = ops.CSRWorkspace()
+        if self.activation_spec.custom:
+            self.activation_spec.backward(self._z, self._out, dout, n)
+            ops.csr_dense_backward(self._x, self._out, dout, self._dkernel, self._dbias, n,
+                                   activations.LINEAR, self._sparse_work)
+        else:
+            ops.csr_dense_backward(self._x, self._out, dout, self._dkernel, self._dbias, n,
+                                   self.act, self._sparse_work, self._alpha, self._z)
 
     def _weight_penalties(self, add_gradient: bool) -> float:
         """Kernel and bias penalties; with add_gradient, their gradients go into the

@@ -22,6 +22,7 @@ from fastnn._validation import as_float_array, as_ndarray, check_int
 from fastnn.callbacks import Callback, History, ProgbarLogger
 from fastnn.layers.activation import Activation
 from fastnn.layers.base import Layer
+from fastnn.layers.dense import Dense
 from fastnn.layers.dropout import Dropout
 from fastnn.layers.input import Input, check_shape
 
@@ -50,6 +51,16 @@ class Sequential:
     dtype : {"float32", "float64"}
         Dtype of parameters and computations.
     name : str, optional
+
+    Attributes
+    ----------
+    zero_skipping : {"auto", "always", "never"}
+        How inputs reach the first Dense layer. scipy.sparse inputs (CSR; COO, CSC and
+        the other formats are converted with ``tocsr()``) run the zero-skipping kernels
+        unless "never" (then each batch is made dense). Dense inputs run them when
+        "always", or with "auto" (the default) when their fraction of nonzeros is below
+        the threshold measured for the batch size (`fastnn.ops.zero_skip_pays`).
+        Results equal the dense path's to rounding.
 
     Examples
     --------
@@ -83,6 +94,8 @@ class Sequential:
         self._sample_shape: tuple[int, ...] | None = None
         self._ybuf: np.ndarray | None = None
         self._wbuf: np.ndarray | None = None
+        self._csrbuf: ops.CSRBatchBuffer | None = None
+        self._zero_skipping = "auto"
         seeds = np.random.SeedSequence(seed).spawn(2)
         self._init_rng = np.random.default_rng(seeds[0])
         self._shuffle_rng = np.random.default_rng(seeds[1])
@@ -90,6 +103,17 @@ class Sequential:
             self.add(layer)
 
     # -- structure ---------------------------------------------------------------------------
+    @property
+    def zero_skipping(self) -> str:
+        """"auto", "always" or "never": see the class docstring."""
+        return self._zero_skipping
+
+    @zero_skipping.setter
+    def zero_skipping(self, value: str) -> None:
+        if value not in ("auto", "always", "never"):
+            raise ValueError(f"zero_skipping: expected 'auto', 'always' or 'never', got {value!r}")
+        self._zero_skipping = value
+
     @property
     def layers(self) -> list[Layer]:
         """The layers (without the Input placeholder)."""
@@ -363,6 +387,7 @@ class Sequential:
         # Predictions of a batch (probabilities for losses from logits) for the metrics.
         self._pbuf = np.empty((rows, self.layers[-1].output_dim), self.dtype)
         self._ybuf = None
+        self._csrbuf = None
         self._capacity = rows
 
     def _target_buffer(self, targets: np.ndarray) -> np.ndarray:
@@ -370,6 +395,41 @@ class Sequential:
         if self._ybuf is None or self._ybuf.shape != shape or self._ybuf.dtype != targets.dtype:
             self._ybuf = np.empty(shape, targets.dtype)
         return self._ybuf
+
+    # -- sparse inputs ---------------------------------------------------------------------------
+    def _input_mode(self, X: Any, rows: int) -> str:
+        """How batches of X reach the layers: "dense" (row copies), "csr" (CSR rows into the
+        first Dense layer's zero-skipping kernels), "dense_to_csr" (dense rows converted
+        while gathered) or "densify" (CSR rows made dense: the first layer is no Dense)."""
+        sparse_ok = isinstance(self.layers[0], Dense) and self._zero_skipping != "never"
+        if isinstance(X, ops.SparseRows):
+            return "csr" if sparse_ok else "densify"
+        if not sparse_ok or X.size == 0:
+            return "dense"
+        if self._zero_skipping == "always":
+            return "dense_to_csr"
+        density = np.count_nonzero(X) / X.size
+        return "dense_to_csr" if ops.zero_skip_pays(density, rows) else "dense"
+
+    def _batch_input(self, X: Any, mode: str, index: np.ndarray | None, start: int,
+                     stop: int) -> Any:
+        """Rows index[start:stop] (start..stop when index is None) of X in the batch
+        buffers, in the form the first layer takes (see _input_mode)."""
+        if mode == "dense":
+            if index is None:
+                return X[start:stop]  # contiguous rows: a view
+            ops.gather_rows(X, index, start, stop, self._xbuf)
+            return self._xbuf
+        if mode == "densify":
+            ops.csr_gather_dense(X, index, start, stop, self._xbuf)
+            return self._xbuf
+        if mode == "csr" and index is None:
+            return X[start:stop]  # a view of the user's rows
+        if self._csrbuf is None:
+            self._csrbuf = ops.CSRBatchBuffer(self._capacity, self.input_dim, self.dtype)
+        if mode == "csr":
+            return self._csrbuf.gather_csr(X, index, start, stop)
+        return self._csrbuf.gather_dense(X, index, start, stop)
 
     # -- the step ----------------------------------------------------------------------------
     def _forward(self, x: np.ndarray, n: int, training: bool) -> np.ndarray:
@@ -392,8 +452,9 @@ class Sequential:
             return self.loss.value_and_grad(out, targets, grad, n)
         return self.loss.value_and_grad(out, targets, grad, n, sample_weight=weights)
 
-    def _loss_and_grads(self, ybuf: np.ndarray, n: int, wbuf: np.ndarray | None = None) -> tuple[float, float]:
-        out = self._forward(self._xbuf, n, training=True)
+    def _loss_and_grads(self, ybuf: np.ndarray, n: int, wbuf: np.ndarray | None = None,
+                        x: Any = None) -> tuple[float, float]:
+        out = self._forward(self._xbuf if x is None else x, n, training=True)
         self._last_out = out  # the batch's outputs, intact after backward (for metrics)
         loss, correct = self._loss_value(out, ybuf, self._gbuf, n, wbuf)
         self._backward(n)
@@ -403,10 +464,11 @@ class Sequential:
             loss += layer.penalty()
         return loss, correct
 
-    def _train_step(self, ybuf: np.ndarray, n: int, wbuf: np.ndarray | None = None) -> tuple[float, float]:
+    def _train_step(self, ybuf: np.ndarray, n: int, wbuf: np.ndarray | None = None,
+                    x: Any = None) -> tuple[float, float]:
         if self._state_backup is not None:  # TerminateOnNaN: keep the last finite state
             np.copyto(self._state_backup, self.state_arena)
-        loss, correct = self._loss_and_grads(ybuf, n, wbuf)
+        loss, correct = self._loss_and_grads(ybuf, n, wbuf, x)
         if self._state_backup is not None and not math.isfinite(loss):
             # Skip the update: the weights stay those of the last finite step (the
             # forward pass may have moved batch-norm statistics: put them back).
@@ -472,6 +534,8 @@ class Sequential:
         and the shape of one sample; builds nothing."""
         if not self.layers:
             raise ValueError("layers: the model has no layers")
+        if isinstance(x, ops.SparseRows) or type(x).__module__.startswith("scipy.sparse"):
+            return self._check_sparse_x(x, xname)
         arr = as_ndarray(x, xname)
         shape = self.input_shape
         if (shape is not None and len(shape) > 1) or (shape is None and arr.ndim > 2):
@@ -487,6 +551,66 @@ class Sequential:
             raise ValueError(f"{xname}: expected at least one feature column, got shape {X.shape}")
         # C-contiguous, so flattening each sample is a view: layers see (n, features).
         return X.reshape(len(X), math.prod(X.shape[1:])), X.shape[1:]
+
+    def _check_sparse_x(self, x: Any, xname: str) -> tuple[ops.SparseRows, tuple[int, ...]]:
+        """A scipy.sparse matrix or array as validated CSR rows in the model dtype
+        (int32 column numbers, int64 offsets); copies only what needs converting."""
+        if isinstance(x, ops.SparseRows):
+            if x.dtype != self.dtype:
+                raise ValueError(f"{xname}: expected SparseRows of dtype {self.dtype}, got {x.dtype}")
+            X = x
+        else:
+            import scipy.sparse as sp
+            if not sp.issparse(x):
+                raise TypeError(f"{xname}: expected a scipy.sparse matrix, got {type(x).__name__}")
+            if x.ndim != 2:
+                raise ValueError(f"{xname}: expected a 2-D sparse matrix, got shape {x.shape}")
+            if x.format != "csr":
+                try:
+                    x = x.tocsr()
+                except Exception as exc:  # noqa: BLE001 - any conversion failure, named
+                    raise ValueError(f"{xname}: expected a CSR matrix (or one that converts with "
+                                     f"tocsr()), got format {x.format!r} that failed to convert "
+                                     f"({exc})") from None
+            if x.dtype.kind not in "fiub":
+                raise TypeError(f"{xname}: expected numeric values, got dtype {x.dtype}")
+            if x.shape[1] >= 2**31:
+                raise ValueError(f"{xname}: expected fewer than 2**31 columns, got {x.shape[1]}")
+            X = ops.SparseRows(np.ascontiguousarray(x.indptr, dtype=np.int64),
+                               np.ascontiguousarray(x.indices, dtype=np.int32),
+                               np.ascontiguousarray(x.data, dtype=self.dtype), int(x.shape[1]))
+            if len(X.data) != len(X.indices) or len(X.indptr) != x.shape[0] + 1:
+                raise ValueError(f"{xname}: expected a well-formed CSR matrix, got indptr of length "
+                                 f"{len(X.indptr)} for {x.shape[0]} rows and {len(X.data)} values "
+                                 f"for {len(X.indices)} column indices")
+            code, pos = ops.csr_validate(X.indptr, X.indices, X.data, X.n_cols)
+            codes = ops.CSR_CODES
+            if code == codes["bad_indptr"]:
+                raise ValueError(f"{xname}: expected a well-formed CSR matrix, got row offsets "
+                                 f"(indptr) that do not start at 0, decrease or pass the end "
+                                 f"(at position {pos}: {X.indptr[pos]})")
+            if code == codes["bad_column"]:
+                raise ValueError(f"{xname}: expected column indices in [0, {X.n_cols}), got "
+                                 f"{X.indices[pos]} at position {pos} of indices")
+            if code == codes["unsorted"]:
+                row = int(np.searchsorted(X.indptr, pos, side="right") - 1)
+                raise ValueError(f"{xname}: expected sorted column indices in each row of the "
+                                 f"CSR matrix, got unsorted indices in row {row}; call "
+                                 f"x.sort_indices() (or x.sorted_indices()) first")
+            if code == codes["nonfinite"]:
+                row = int(np.searchsorted(X.indptr, pos, side="right") - 1)
+                col = int(X.indices[pos])
+                raise ValueError(f"{xname}: expected finite values, got {X.data[pos]} at index "
+                                 f"({row}, {col})")
+        shape = self.input_shape
+        if shape is not None and len(shape) > 1:
+            raise ValueError(f"{xname}: a sparse matrix gives samples of shape ({X.n_cols},), but the "
+                             f"model expects samples of shape {shape}; pass a dense array")
+        if self.input_dim is not None and X.n_cols != self.input_dim:
+            raise ValueError(f"{xname}: expected {self.input_dim} features (columns), got {X.n_cols}")
+        if X.n_cols == 0:
+            raise ValueError(f"{xname}: expected at least one feature column, got shape {X.shape}")
+        return X, (X.n_cols,)
 
     def _check_data(self, x: Any, y: Any, xname: str = "x", yname: str = "y"):
         """Validated (X, targets, sample shape) in the model dtype; builds nothing."""
@@ -661,6 +785,7 @@ class Sequential:
     def _fit_epochs(self, X, targets, weights, val, epochs, steps, batch_size, shuffle, cbs,
                     ybuf, wbuf) -> None:
         n = len(X)
+        mode = self._input_mode(X, batch_size)
         batch_cbs = [cb for cb in cbs if _overrides(cb, "on_train_batch_end") and cb.needs_batch_logs]
         begin_cbs = [cb for cb in cbs if _overrides(cb, "on_train_batch_begin")]
         for cb in cbs:
@@ -679,11 +804,11 @@ class Sequential:
                 nb = stop - start
                 for cb in begin_cbs:
                     cb.on_train_batch_begin(step)
-                ops.gather_rows(X, order, start, stop, self._xbuf)
+                xb = self._batch_input(X, mode, order, start, stop)
                 ops.gather_rows(targets, order, start, stop, ybuf)
                 if wbuf is not None:
                     ops.gather_rows(weights, order, start, stop, wbuf)
-                loss, c = self._train_step(ybuf, nb, wbuf)
+                loss, c = self._train_step(ybuf, nb, wbuf, xb)
                 self._update_metrics(self._last_out, ybuf, nb)
                 loss_sum += loss * nb
                 correct += c
@@ -792,13 +917,18 @@ class Sequential:
         self._build_for(shape)
         self._ensure_capacity(n)
         ybuf = self._target_buffer(targets)
-        self._xbuf[:n] = X
+        mode = self._input_mode(X, n)
+        if mode == "dense":
+            self._xbuf[:n] = X
+            xb = self._xbuf
+        else:  # CSR rows feed the layer in place; dense rows are converted to CSR
+            xb = self._batch_input(X, mode, None, 0, n)
         ybuf[:n] = targets
         wbuf = None
         if weights is not None:
             wbuf = self._weight_buffer()
             wbuf[:n] = weights
-        loss, correct = self._loss_and_grads(ybuf, n, wbuf)
+        loss, correct = self._loss_and_grads(ybuf, n, wbuf, xb)
         return loss, correct, n
 
     # -- inference ---------------------------------------------------------------------------
@@ -809,9 +939,11 @@ class Sequential:
         chunk = self._chunk(batch_size, len(X))
         out = np.empty((len(X), self.layers[-1].output_dim), self.dtype)
         self._ensure_capacity(chunk)
+        mode = self._input_mode(X, chunk)
         for start in range(0, len(X), chunk):
             stop = min(start + chunk, len(X))
-            y = self._forward(X[start:stop], stop - start, training=False)
+            y = self._forward(self._batch_input(X, mode, None, start, stop), stop - start,
+                              training=False)
             out[start:stop] = y[:stop - start]
         if self.loss is not None:
             self.loss.transform_output(out, len(out))
@@ -836,11 +968,13 @@ class Sequential:
                          chunk: int) -> dict[str, float]:
         chunk = min(chunk, len(X))
         self._ensure_capacity(chunk)
+        mode = self._input_mode(X, chunk)
         loss_sum, correct = 0.0, 0.0
         self._reset_metrics()
         for start in range(0, len(X), chunk):
             stop = min(start + chunk, len(X))
-            out = self._forward(X[start:stop], stop - start, training=False)
+            out = self._forward(self._batch_input(X, mode, None, start, stop), stop - start,
+                                training=False)
             w = None if weights is None else weights[start:stop]
             loss, c = self._loss_value(out, targets[start:stop], None, stop - start, w)
             self._update_metrics(out, targets[start:stop], stop - start)
