@@ -72,3 +72,48 @@ def tabular_mlp(X, plain=False, dtype="float32"):
     model.compile(optimizer=optimizers.Adam(1e-3),
                   loss=losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.01))
     return model
+
+
+# Tiny inputs for per-call overhead (bench_overhead.py): `width` features -> Dense(width, relu)
+# -> Dense(10), batches of 1-8 rows. Labels come from a fixed random linear teacher, so a few
+# epochs lower the loss and a track of it means something.
+TINY_SAMPLES = 256
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_data(width, dtype="float32", n=TINY_SAMPLES, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, width))
+    y = np.argmax(X @ rng.standard_normal((width, 10)), axis=1).astype(np.int64)
+    return X.astype(dtype), y
+
+
+def tiny_mlp(width, dtype="float32"):
+    return mlp((width, width, 10), dtype)
+
+
+# MNIST (bench_mnist.py): the network and batch size of examples/mnist_demo.py.
+MNIST_SIZES, MNIST_BATCH = (784, 256, 256, 10), 128
+MNIST_SOURCES = ("mnist-60k", "sample-6k")
+
+
+@functools.lru_cache(maxsize=None)
+def mnist_data(source, dtype="float32"):
+    """((X, y), (X_test, y_test)) in `dtype`, or None when the full set is not on disk.
+
+    "mnist-60k" is the real MNIST from $FASTNN_DATA/mnist or fastnn's cache folder (a
+    benchmark never downloads); "sample-6k" is the sample bundled with fastnn
+    (6000 train / 1000 test images), always available.
+    """
+    from fastnn.datasets import load_mnist, load_mnist_sample
+
+    if source == "sample-6k":
+        (X, y), (Xt, yt) = load_mnist_sample()
+    elif source == "mnist-60k":
+        try:
+            (X, y), (Xt, yt) = load_mnist(download=False)
+        except FileNotFoundError:
+            return None
+    else:
+        raise ValueError(f"source: expected one of {MNIST_SOURCES}, got {source!r}")
+    return (X.astype(dtype), y), (Xt.astype(dtype), yt)
