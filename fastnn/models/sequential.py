@@ -59,7 +59,8 @@ class Sequential:
         the other formats are converted with ``tocsr()``) run the zero-skipping kernels
         unless "never" (then each batch is made dense). Dense inputs run them when
         "always", or with "auto" (the default) when their fraction of nonzeros is below
-        the threshold measured for the batch size (`fastnn.ops.zero_skip_pays`).
+        the threshold measured for the batch size (`fastnn.ops.zero_skip_pays`; batches
+        of 8 rows or more only at one thread, where the measurement was made).
         Results equal the dense path's to rounding.
 
     Examples
