@@ -38,11 +38,12 @@ from typing import Callable
 import numpy as np
 
 # Several thread pools share the cores in this one process (fastnn's OpenMP, torch's own
-# OpenMP runtime, XLA's Eigen pool, OpenBLAS): with OpenMP's default spin-waiting, each
-# pool's idle threads burned the cores the running framework needed, and fastnn and torch
-# ran 10-60x slower at 2 threads (measured here). Passive waiting is set before any of
-# them loads; set OMP_WAIT_POLICY yourself to measure something else.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP runtime, XLA's Eigen pool, OpenBLAS). On a quiet machine OpenMP's default wait
+# policy is right (measured, 2 threads, fastnn/torch/jax_scan: W1 fastnn 103k samples/s).
+# With other processes loading the cores, spin-waiting pools starved each other and fastnn
+# and torch ran 10-60x slower; OMP_WAIT_POLICY=PASSIVE avoids that collapse but makes every
+# wake-up of fastnn's team slow (W1 58k, W2 31k where the default gave 103k, 83k). The
+# policy in effect is printed in the header; set it in the environment to compare.
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # compare_torch.py and the asv package `benchmarks` live next to this file
