@@ -30,6 +30,7 @@
 cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport erfc, erfcf
+from libc.string cimport memcpy
 from _math cimport fexp, fexpm1, ftanh, flog, flog1p, fabs_, log1pexp
 
 cdef enum:
@@ -583,3 +584,36 @@ cdef inline void act_backward_row(int act, floating alpha, floating* d, const fl
         else:
             for j in range(n):
                 d[j] = d[j] - fexp(y[j]) * s
+
+
+# -- the bias + activation passes shared by the dense and sparse first-layer kernels ---------
+
+cdef inline void bias_act_row(floating* z, floating* y, const floating* b, Py_ssize_t units,
+                              int act, floating alpha) noexcept nogil:
+    """z := z + b (b may be NULL); y := act(z) (in place when y == z, else z is kept
+    as the pre-activation)."""
+    cdef Py_ssize_t j
+    if b != NULL:
+        for j in range(units):
+            z[j] = z[j] + b[j]
+    if y != z:
+        memcpy(y, z, units * sizeof(floating))
+    act_forward_row(act, alpha, y, units)
+
+
+cdef inline void act_bias_cols(floating* d, const floating* y, const floating* z, floating* db,
+                               Py_ssize_t n, Py_ssize_t units, int act, floating alpha,
+                               Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    """Columns [c0, c1) of n rows: d *= act'(.) (element-wise activations), then db =
+    the column sums of d (db may be NULL), each column summed in row order."""
+    cdef Py_ssize_t i, j
+    if db != NULL:
+        for j in range(c0, c1):
+            db[j] = 0
+    for i in range(n):
+        if act != ACT_LINEAR:
+            act_backward_row(act, alpha, d + i * units + c0, y + i * units + c0,
+                             z + i * units + c0 if z != NULL else NULL, c1 - c0)
+        if db != NULL:
+            for j in range(c0, c1):
+                db[j] += d[i * units + j]

@@ -21,24 +21,12 @@ from libc.string cimport memset
 from libc.string cimport memcpy
 
 from _activations cimport (ACT_COUNT, ACT_LINEAR, ACT_PARALLEL_MIN, act_backward_row,
-                           act_forward_row, act_needs_z, act_rowwise,
-                           arrays_overlap, softmax_row)
+                           act_bias_cols, act_needs_z, act_rowwise, arrays_overlap,
+                           bias_act_row, softmax_row)
 from _arrays cimport check_array, data_or_null, float_type
 from _blas cimport gemm_par
 
 cnp.import_array()
-
-
-cdef inline void bias_act_row(floating* z, floating* y, const floating* b, Py_ssize_t units,
-                              int act, floating alpha) noexcept nogil:
-    """z := z + b; y := act(z) (in place when y == z)."""
-    cdef Py_ssize_t j
-    if b != NULL:
-        for j in range(units):
-            z[j] = z[j] + b[j]
-    if y != z:
-        memcpy(y, z, units * sizeof(floating))
-    act_forward_row(act, alpha, y, units)
 
 
 cdef void bias_act_forward(floating* z, floating* y, const floating* b, Py_ssize_t n,
@@ -82,25 +70,9 @@ cdef void act_bias_backward(floating* d, const floating* y, const floating* z, f
             c0 = t * step
             c1 = min(c0 + step, units)
             if c1 > c0:
-                col_block_backward(d, y, z, db, n, units, act, alpha, c0, c1)
+                act_bias_cols(d, y, z, db, n, units, act, alpha, c0, c1)
     else:
-        col_block_backward(d, y, z, db, n, units, act, alpha, 0, units)
-
-
-cdef inline void col_block_backward(floating* d, const floating* y, const floating* z,
-                                    floating* db, Py_ssize_t n, Py_ssize_t units, int act,
-                                    floating alpha, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
-    cdef Py_ssize_t i, j
-    if db != NULL:
-        for j in range(c0, c1):
-            db[j] = 0
-    for i in range(n):
-        if act != ACT_LINEAR:
-            act_backward_row(act, alpha, d + i * units + c0, y + i * units + c0,
-                             z + i * units + c0 if z != NULL else NULL, c1 - c0)
-        if db != NULL:
-            for j in range(c0, c1):
-                db[j] += d[i * units + j]
+        act_bias_cols(d, y, z, db, n, units, act, alpha, 0, units)
 
 
 cdef void _dense_forward(const floating* x, const floating* w, const floating* b, floating* out,

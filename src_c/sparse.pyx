@@ -38,8 +38,9 @@ from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint32_t
 from libc.string cimport memcpy, memset
 
-from _activations cimport (ACT_COUNT, ACT_LINEAR, act_backward_row, act_forward_row,
-                           act_needs_z, act_rowwise, arrays_overlap)
+from _activations cimport (ACT_COUNT, ACT_LINEAR, act_backward_row, act_bias_cols,
+                           act_forward_row, act_needs_z, act_rowwise, arrays_overlap,
+                           bias_act_row)
 from _arrays cimport check_array, data_or_null, float_type
 
 cnp.import_array()
@@ -215,20 +216,6 @@ cdef inline Py_ssize_t unit_block(floating x) noexcept nogil:
     return 64 if floating is float else 32
 
 
-cdef inline void bias_act_row(floating* o, floating* y, const floating* b, Py_ssize_t units,
-                              int act, floating alpha) noexcept nogil:
-    """o += b (after the products, as the dense path adds it after the GEMM);
-    y := act(o) (y == o: in place; else o is the kept pre-activation z)."""
-    cdef Py_ssize_t j
-    if b != NULL:
-        for j in range(units):
-            o[j] = o[j] + b[j]
-    if y != o:
-        memcpy(y, o, units * sizeof(floating))
-    if act != ACT_LINEAR:
-        act_forward_row(act, alpha, y, units)
-
-
 cdef Py_ssize_t forward_rows(const int64_t* indptr, const int32_t* idx, const floating* val,
                              Py_ssize_t n, const floating* w, const floating* b, floating* out,
                              floating* z, Py_ssize_t n_in, Py_ssize_t units, int act,
@@ -315,23 +302,6 @@ cdef void forward_csc(const int64_t* tptr, const int32_t* trow, const floating* 
             bias_act_row(o + i * units, out + i * units, b, units, act, alpha)
 
 
-cdef void act_bias_block(floating* d, const floating* y, const floating* z, floating* db,
-                         Py_ssize_t n, Py_ssize_t units, int act, floating alpha,
-                         Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
-    """Columns [c0, c1) of: d *= act'(.), db = column sums of d (db may be NULL)."""
-    cdef Py_ssize_t i, j
-    if db != NULL:
-        for j in range(c0, c1):
-            db[j] = 0
-    for i in range(n):
-        if act != ACT_LINEAR:
-            act_backward_row(act, alpha, d + i * units + c0, y + i * units + c0,
-                             z + i * units + c0 if z != NULL else NULL, c1 - c0)
-        if db != NULL:
-            for j in range(c0, c1):
-                db[j] += d[i * units + j]
-
-
 cdef Py_ssize_t transpose_batch(const int64_t* indptr, const int32_t* idx, const floating* val,
                                 Py_ssize_t n, Py_ssize_t n_in, int64_t* tptr, int32_t* trow,
                                 floating* tval) noexcept nogil:
@@ -384,9 +354,9 @@ cdef void _csr_backward(const int64_t* tptr, const int32_t* trow, const floating
                 c0 = t * step
                 c1 = min(c0 + step, units)
                 if c1 > c0:
-                    act_bias_block(d, y, z, db, n, units, act, alpha, c0, c1)
+                    act_bias_cols(d, y, z, db, n, units, act, alpha, c0, c1)
         else:
-            act_bias_block(d, y, z, db, n, units, act, alpha, 0, units)
+            act_bias_cols(d, y, z, db, n, units, act, alpha, 0, units)
     # dW = X^T dZ by blocks of units; threads split the blocks: each element of dW is
     # written once, by one thread, summed over the batch rows in increasing order. Each
     # block of dZ is first packed contiguously: read in place, its rows (one every
