@@ -881,31 +881,31 @@ def normalization_forward(cnp.ndarray x not None, cnp.ndarray mean not None,
                          <double*>cnp.PyArray_DATA(out), n, d, n_threads)
 
 
+cdef void _scale_rows(floating* dout, const floating* inv_std, Py_ssize_t n, Py_ssize_t d,
+                      int n_threads) noexcept nogil:
+    """dout[:n] *= inv_std, row by row (rows split between threads when large)."""
+    cdef Py_ssize_t i
+    if use_threads(n, d, n_threads):
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            scale_row(dout + i * d, inv_std, d)
+    else:
+        for i in range(n):
+            scale_row(dout + i * d, inv_std, d)
+
+
 def normalization_backward(cnp.ndarray dout not None, cnp.ndarray inv_std not None, Py_ssize_t n,
                            int n_threads=1):
     """In place: dout[:n] *= inv_std (the gradient of normalization_forward w.r.t. x)."""
     cdef int t = float_type(dout, "dout")
     check_array(dout, "dout", t, 2, n, -1, True)
-    cdef Py_ssize_t d = dout.shape[1], i
+    cdef Py_ssize_t d = dout.shape[1]
     check_array(inv_std, "inv_std", t, 1, d, -1, False)
     n_threads = max(1, n_threads)
     if t == cnp.NPY_FLOAT32:
         with nogil:
-            if use_threads(n, d, n_threads):
-                for i in prange(n, schedule="static", num_threads=n_threads):
-                    scale_row(<float*>cnp.PyArray_DATA(dout) + i * d,
-                              <float*>cnp.PyArray_DATA(inv_std), d)
-            else:
-                for i in range(n):
-                    scale_row(<float*>cnp.PyArray_DATA(dout) + i * d,
-                              <float*>cnp.PyArray_DATA(inv_std), d)
+            _scale_rows(<float*>cnp.PyArray_DATA(dout), <float*>cnp.PyArray_DATA(inv_std), n, d,
+                        n_threads)
     else:
         with nogil:
-            if use_threads(n, d, n_threads):
-                for i in prange(n, schedule="static", num_threads=n_threads):
-                    scale_row(<double*>cnp.PyArray_DATA(dout) + i * d,
-                              <double*>cnp.PyArray_DATA(inv_std), d)
-            else:
-                for i in range(n):
-                    scale_row(<double*>cnp.PyArray_DATA(dout) + i * d,
-                              <double*>cnp.PyArray_DATA(inv_std), d)
+            _scale_rows(<double*>cnp.PyArray_DATA(dout), <double*>cnp.PyArray_DATA(inv_std), n, d,
+                        n_threads)
