@@ -36,6 +36,7 @@ from fastnn._core import activations as core_act
 from fastnn._core import dense as core_dense
 from fastnn.layers import Dense, Input
 from fastnn.layers.activation import ELU, Activation, LeakyReLU, ReLU, Softmax
+from thread_checks import assert_threads_agree, same_bits
 
 DTYPES = [np.float64, np.float32]
 RTOL = {np.float64: 1e-12, np.float32: 2e-5}
@@ -511,10 +512,6 @@ def test_exponential_overflows_by_definition():
 # Threads: 1 vs 2 give bit-identical results
 # =========================================================================================
 
-def same_bits(a, b):
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_activation_kernels_threads_bit_identical(case, dtype):
@@ -536,7 +533,7 @@ def test_activation_kernels_threads_bit_identical(case, dtype):
 @pytest.mark.parametrize("case", [("silu", {}), ("gelu", {}), ("mish", {}), ("gelu", {"approximate": True}),
                                   ("leaky_relu", {"negative_slope": 0.1}), ("log_softmax", {}),
                                   ("elu", {"alpha": 0.5})], ids=case_id)
-def test_dense_kernels_threads_bit_identical(case):
+def test_dense_kernels_threads_agree(case):
     spec = spec_of(case)
     rng = np.random.default_rng(9)
     n, n_in, units = 301, 37, 200
@@ -544,15 +541,20 @@ def test_dense_kernels_threads_bit_identical(case):
     w = (rng.standard_normal((n_in, units)) / 6).astype(np.float32)
     b = rng.standard_normal(units).astype(np.float32)
     dy = rng.standard_normal((n, units)).astype(np.float32)
-    res = []
+    fwd, bwd = [], []
     for threads in (1, 2):
         out, z = np.empty((n, units), np.float32), np.empty((n, units), np.float32)
         core_dense.dense_forward(x, w, b, out, n, spec.code, threads, spec.alpha, z)
+        fwd.append((out, z))
+    for name, one, two in zip(("out", "z"), *fwd):
+        assert_threads_agree(one, two, True, name)
+    out, z = fwd[0]  # both backward runs read the same forward values
+    for threads in (1, 2):
         d, dw, db, dx = dy.copy(), np.empty_like(w), np.empty_like(b), np.empty_like(x)
         core_dense.dense_backward(x, w, out, d, dw, db, dx, n, spec.code, threads, spec.alpha, z)
-        res.append((out, z, d, dw, db, dx))
-    for one, two in zip(*res):
-        assert same_bits(one, two)
+        bwd.append((d, dw, db, dx))
+    for name, one, two, gemm in zip(("d", "dw", "db", "dx"), *bwd, (False, True, False, True)):
+        assert_threads_agree(one, two, gemm, name)
 
 
 def test_public_functions_threads_bit_identical(monkeypatch):
