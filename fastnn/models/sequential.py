@@ -672,7 +672,8 @@ class Sequential:
     def fit(self, x: Any, y: Any, epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
             validation_data: tuple | None = None, verbose: int = 1,
             callbacks: Sequence[Callback] | None = None, sample_weight: Any = None,
-            class_weight: dict | None = None, validation_split: float = 0.0) -> History:
+            class_weight: dict | None = None, validation_split: float = 0.0,
+            validation_batch_size: int | None = None) -> History:
         """Train for `epochs` passes over (x, y) in mini-batches.
 
         Parameters
@@ -698,6 +699,9 @@ class Sequential:
             sample_weight), taken before any shuffling, is held out and evaluated
             after each epoch (views: nothing is copied). Ignored when
             validation_data is given.
+        validation_batch_size : int >= 1, optional
+            Rows per validation chunk; defaults to `batch_size` (as in Keras), so
+            validating needs no activation buffers beyond those of training.
 
         Returns
         -------
@@ -718,6 +722,8 @@ class Sequential:
         self._require_compiled("fit")
         epochs = check_int(epochs, "epochs")
         batch_size = check_int(batch_size, "batch_size")
+        val_chunk = batch_size if validation_batch_size is None else \
+            check_int(validation_batch_size, "validation_batch_size")
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
         X, targets, shape = self._check_data(x, y)
@@ -777,14 +783,14 @@ class Sequential:
         if any(getattr(cb, "skips_nonfinite_updates", False) for cb in cbs):
             self._state_backup = np.empty_like(self.state_arena)
         try:
-            self._fit_epochs(X, targets, weights, val, epochs, steps, batch_size, shuffle, cbs,
-                             ybuf, wbuf)
+            self._fit_epochs(X, targets, weights, val, val_chunk, epochs, steps, batch_size, shuffle,
+                             cbs, ybuf, wbuf)
         finally:
             self._state_backup = None
         return history
 
-    def _fit_epochs(self, X, targets, weights, val, epochs, steps, batch_size, shuffle, cbs,
-                    ybuf, wbuf) -> None:
+    def _fit_epochs(self, X, targets, weights, val, val_chunk, epochs, steps, batch_size, shuffle,
+                    cbs, ybuf, wbuf) -> None:
         n = len(X)
         mode = self._input_mode(X, batch_size)
         batch_cbs = [cb for cb in cbs if _overrides(cb, "on_train_batch_end") and cb.needs_batch_logs]
@@ -796,7 +802,11 @@ class Sequential:
             for cb in cbs:
                 cb.on_epoch_begin(epoch)
             if shuffle:
-                order = self._shuffle_rng.permutation(n).astype(np.int64, copy=False)
+                # In place, and the same order as rng.permutation(n) (a shuffle of
+                # arange(n), which sorting the previous order restores) without a
+                # second n-row array.
+                order.sort()
+                self._shuffle_rng.shuffle(order)
             loss_sum, correct, seen = 0.0, 0.0, 0
             self._reset_metrics()
             for step in range(steps):
@@ -822,7 +832,7 @@ class Sequential:
                         break
             logs = self._logs(loss_sum, correct, seen)
             if val is not None:
-                for k, v in self._evaluate_arrays(*val, _INFERENCE_CHUNK).items():
+                for k, v in self._evaluate_arrays(*val, val_chunk).items():
                     logs["val_" + k] = v
             logs["learning_rate"] = self._last_learning_rate()
             for cb in cbs:
