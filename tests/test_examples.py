@@ -60,6 +60,8 @@ def test_tabular_mlp_learns_and_keeps_its_best_epoch(capsys):
     result = load("tabular_mlp").main(samples=20000, epochs=25, patience=3, verbose=0)
     val_auc = result["history"]["val_auc"]
     assert max(val_auc) > 0.85 and val_auc[0] < 0.7  # RAdam at batch 4096 learns the labels
-    # EarlyStopping(restore_best_weights=True): the model ends with its best epoch's weights
-    assert result["final"]["auc"] == pytest.approx(max(val_auc), rel=1e-9)
+    # EarlyStopping(restore_best_weights=True): the model ends with its best epoch's weights.
+    # fit validated in batch-size chunks, the final evaluate in 1024-row chunks: the GEMMs
+    # of different row counts may round differently (float32), hence not to the bit.
+    assert result["final"]["auc"] == pytest.approx(max(val_auc), rel=1e-6)
     assert "best validation AUC" in capsys.readouterr().out
