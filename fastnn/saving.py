@@ -19,7 +19,7 @@ File format ("fastnn", version 1): a zip archive whose members are
                       for a whole model.
 ``param_arena.npy``   the flat parameter arena (``model.param_arena``).
 ``state_arena.npy``   the flat non-trainable state arena (``model.state_arena``).
-``optimizer_<i>.npy`` the optimizer state arrays (whole model only).
+``optimizer_i.npy``   the optimizer state arrays, i = 0, 1, ... (whole model only).
 ====================  ===========================================================
 
 Arrays are written with ``np.save(..., allow_pickle=False)`` and read with
@@ -74,6 +74,8 @@ def save_weights(model, filepath: str | os.PathLike, overwrite: bool = True) -> 
     overwrite : bool, default True
         False refuses to replace an existing file (FileExistsError).
 
+    Notes
+    -----
     The write is atomic: on any failure the previous file, if any, is untouched.
     """
     _require_built(model, "save_weights")
@@ -107,7 +109,75 @@ def save_model(model, filepath: str | os.PathLike, overwrite: bool = True) -> No
     count, so that training resumes exactly), and the random streams of fit's
     shuffling and of the dropout / noise layers. The write is atomic.
     """
-    _require_built(model, "save")
+    config, arrays = _model_contents(model, "save")
+    _write_archive(filepath, "model", model.dtype, config, arrays, overwrite)
+
+
+def model_to_bytes(model) -> bytes:
+    """The whole model as the bytes of a `save_model` file, written in memory.
+
+    The same archive (JSON configuration and .npy arenas, no pickle) that
+    `save_model` writes: `model_from_bytes` rebuilds the model from it. Useful
+    to ship a model between processes (scikit-learn estimators pickle their
+    model as these bytes) without touching the disk.
+
+    Parameters
+    ----------
+    model : Sequential (built)
+
+    Returns
+    -------
+    bytes
+        Identical models give identical bytes.
+    """
+    config, arrays = _model_contents(model, "model_to_bytes")
+    buffer = io.BytesIO()
+    _write_zip(buffer, "model", model.dtype, config, arrays, "model_to_bytes")
+    return buffer.getvalue()
+
+
+def model_from_bytes(data: bytes, compile: bool = True, custom_objects: dict[str, Any] | None = None):
+    """Rebuild a model from `model_to_bytes` output (or a `save_model` file's bytes).
+
+    Parameters
+    ----------
+    data : bytes, bytearray or memoryview
+    compile : bool, default True
+        Compile the model as it was saved and restore the optimizer state.
+    custom_objects : dict, optional
+        As for `load_model`.
+
+    Returns
+    -------
+    Sequential
+        Predicts bit-identically to the model the bytes came from.
+
+    Raises
+    ------
+    TypeError
+        `data` is not bytes-like.
+    ValueError
+        The bytes are not a fastnn model archive, or are truncated or corrupt.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data: expected bytes, got {type(data).__name__}")
+    where = "data"
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(bytes(data)))
+    except _ZIP_ERRORS + (ValueError,) as exc:
+        raise ValueError(f"{where}: not a fastnn archive: not a zip archive, or a truncated one "
+                         f"({exc})") from None
+    try:
+        with zf:
+            header, config, arrays = _read_members(zf, where)
+    except _ZIP_ERRORS as exc:
+        raise ValueError(f"{where}: corrupt archive ({type(exc).__name__}: {exc})") from None
+    return _model_from_archive(header, config, arrays, where, custom_objects, compile)
+
+
+def _model_contents(model, what: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """config.json and the arrays of a whole-model archive."""
+    _require_built(model, what)
     config = {"model": model.get_config(), "input_shape": list(model.input_shape),
               "weights": _manifest(model)}
     arrays = _arena_arrays(model)
@@ -119,7 +189,7 @@ def save_model(model, filepath: str | os.PathLike, overwrite: bool = True) -> No
             config["optimizer_state"] = described
             arrays.update(opt_arrays)
     config["training_state"] = _training_state(model)
-    _write_archive(filepath, "model", model.dtype, config, arrays, overwrite)
+    return config, arrays
 
 
 def load_model(filepath: str | os.PathLike, custom_objects: dict[str, Any] | None = None,
@@ -151,10 +221,15 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict[str, Any] | Non
         A missing member, a truncated, corrupt or foreign file, a weights-only
         file, or a configuration this fastnn cannot rebuild, naming the file.
     """
+    header, config, arrays = _read_archive(filepath)
+    return _model_from_archive(header, config, arrays, os.fspath(filepath), custom_objects, compile)
+
+
+def _model_from_archive(header: dict, config: dict, arrays: dict[str, np.ndarray], path: str,
+                        custom_objects: dict[str, Any] | None, compile: bool):
+    """The model of a checked whole-model archive (`path` names it in errors)."""
     from fastnn.models import Sequential
 
-    header, config, arrays = _read_archive(filepath)
-    path = os.fspath(filepath)
     if header["kind"] != "model":
         raise ValueError(f"{path}: holds weights only (written by save_weights); build the model "
                          "and call model.load_weights() instead of load_model()")
@@ -168,7 +243,7 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict[str, Any] | Non
         hint = (" (register custom activations with fastnn.activations.register before loading)"
                 if "activation" in str(exc) else "")
         raise ValueError(f"{path}: cannot rebuild the model from config.json: {exc}{hint}") from exc
-    for view, values in _weight_copies(model, filepath, config, arrays):
+    for view, values in _weight_copies(model, path, config, arrays):
         view[...] = values
     if compile and isinstance(config.get("compile"), dict):
         _compile_from_config(model, config["compile"], custom_objects or {}, path)
@@ -480,24 +555,7 @@ def _write_archive(filepath, kind: str, dtype: np.dtype, config: dict,
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            members: dict[str, dict[str, Any]] = {}
-            with zipfile.ZipFile(f, "w") as zf:
-                zf.writestr(_zipinfo(_CONFIG, zipfile.ZIP_DEFLATED), config_bytes)
-                members[_CONFIG] = {"size": len(config_bytes),
-                                    "sha256": hashlib.sha256(config_bytes).hexdigest()}
-                for name, arr in arrays.items():
-                    # Stored, not deflated: float weights barely compress and this streams.
-                    with zf.open(_zipinfo(name, zipfile.ZIP_STORED), "w", force_zip64=True) as raw:
-                        out = _HashingWriter(raw)
-                        np.save(out, arr, allow_pickle=False)
-                    members[name] = {"size": out.size, "sha256": out.sha256.hexdigest(),
-                                     "shape": list(arr.shape), "dtype": arr.dtype.name}
-                from fastnn import __version__
-                header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "kind": kind,
-                          "dtype": np.dtype(dtype).name, "fastnn_version": __version__,
-                          "members": members}
-                zf.writestr(_zipinfo(_HEADER, zipfile.ZIP_DEFLATED),
-                            json.dumps(header, indent=1).encode("utf-8"))
+            _write_zip(f, kind, dtype, config, arrays, path, config_bytes)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _file_mode(path))
@@ -509,6 +567,34 @@ def _write_archive(filepath, kind: str, dtype: np.dtype, config: dict,
             pass
         raise
     _fsync_directory(directory)
+
+
+def _write_zip(f, kind: str, dtype: np.dtype, config: dict, arrays: dict[str, np.ndarray],
+               where: str, config_bytes: bytes | None = None) -> None:
+    """Write the archive into the binary stream f (a file or a BytesIO)."""
+    if config_bytes is None:
+        try:
+            config_bytes = json.dumps(config, default=_json_default, indent=1).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: the model's configuration {exc}") from exc
+    members: dict[str, dict[str, Any]] = {}
+    with zipfile.ZipFile(f, "w") as zf:
+        zf.writestr(_zipinfo(_CONFIG, zipfile.ZIP_DEFLATED), config_bytes)
+        members[_CONFIG] = {"size": len(config_bytes),
+                            "sha256": hashlib.sha256(config_bytes).hexdigest()}
+        for name, arr in arrays.items():
+            # Stored, not deflated: float weights barely compress and this streams.
+            with zf.open(_zipinfo(name, zipfile.ZIP_STORED), "w", force_zip64=True) as raw:
+                out = _HashingWriter(raw)
+                np.save(out, arr, allow_pickle=False)
+            members[name] = {"size": out.size, "sha256": out.sha256.hexdigest(),
+                             "shape": list(arr.shape), "dtype": arr.dtype.name}
+        from fastnn import __version__
+        header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "kind": kind,
+                  "dtype": np.dtype(dtype).name, "fastnn_version": __version__,
+                  "members": members}
+        zf.writestr(_zipinfo(_HEADER, zipfile.ZIP_DEFLATED),
+                    json.dumps(header, indent=1).encode("utf-8"))
 
 
 def _file_mode(path: str) -> int:
