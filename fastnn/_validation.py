@@ -40,13 +40,29 @@ def as_float_array(x: Any, name: str, ndim: int, dtype: np.dtype | None = None,
         raise ValueError(f"{name}: expected a {ndim}-D array, got shape {arr.shape}")
     if n_cols is not None and arr.shape[1] != n_cols:
         raise ValueError(f"{name}: expected {n_cols} features (columns), got {arr.shape[1]}")
-    target = np.dtype(dtype) if dtype is not None else (
-        arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float32))
-    arr = np.ascontiguousarray(arr, dtype=target)
+    if dtype is not None:
+        target = np.dtype(dtype)
+    else:  # byte order does not change the precision: big-endian float64 stays float64
+        native = arr.dtype.newbyteorder("=")
+        target = native if native in (np.float32, np.float64) else np.dtype(np.float32)
+    source = arr
+    if arr.dtype != target:
+        # Values beyond float32's range become inf in the cast: reported below by value,
+        # not as a numpy RuntimeWarning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = np.ascontiguousarray(arr, dtype=target)
+    else:
+        arr = np.ascontiguousarray(arr)
     # The kernel check makes no temporaries (train_on_batch must not allocate per step).
     if arr.size and not all_finite(arr):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name}: expected finite values, got {arr[tuple(bad)]} at index {tuple(bad)}")
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        where = bad if len(bad) > 1 else bad[0]
+        original = source[bad]
+        if np.isfinite(original):
+            limit = np.finfo(target).max
+            raise ValueError(f"{name}: expected values within the {target.name} range (|value| <= "
+                             f"{limit:.4g}), got {original.item()} at index {where}")
+        raise ValueError(f"{name}: expected finite values, got {original.item()} at index {where}")
     return arr
 
 

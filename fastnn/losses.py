@@ -244,10 +244,15 @@ class Loss:
         if len(targets) != n:
             raise ValueError(f"y_true: expected {n} rows like y_pred, got {len(targets)}")
         w = None if sample_weight is None else check_sample_weight(sample_weight, n, y_pred.dtype)
+        self._check_predictions(y_pred)
         if self.reduction == "none":
             per = self.per_sample(y_pred, targets, n)
             return per if w is None else per * w
         return float(self.value_and_grad(y_pred, targets, None, n, w)[0])
+
+    def _check_predictions(self, y_pred: np.ndarray) -> None:
+        """Refuse predictions the loss has no value for (called by __call__ only: a model's
+        outputs are what they are, and TerminateOnNaN watches a training loss)."""
 
     # -- the custom-loss path (built-in losses override _run with a kernel call) ----------------
     def value(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -302,6 +307,7 @@ class Loss:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Loss":
+        """A new loss from the dict `get_config` returned."""
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -342,6 +348,16 @@ class _CrossEntropy(Loss):
     def transform_output(self, out, n):
         if self.from_logits:
             ops.softmax_rows(out, n)
+
+    def _check_predictions(self, y_pred):
+        # Probabilities are normalized by their row sum: a row summing to 0 (or less) has no
+        # distribution, and 0/0 would come back as a silent NaN.
+        if not self.from_logits and len(y_pred):
+            sums = y_pred.sum(axis=1, dtype=np.float64)
+            if sums.min() <= 0:
+                row = int(np.argmin(sums))
+                raise ValueError(f"y_pred: expected probability rows with a positive sum, got a row "
+                                 f"summing to {sums[row]} at row {row}")
 
 
 class SoftmaxCrossEntropy(_CrossEntropy):
@@ -539,8 +555,8 @@ class LogCosh(_Elementwise):
 
         loss = mean(log(cosh(x)), axis=-1)       gradient tanh(x) / k
 
-    evaluated as |x| + log1p(exp(-2|x|)) - log(2) for |x| >= 1 (never overflows)
-    and as log1p(u**2 / (2 (1 + u))), u = expm1(|x|), below (no cancellation for
+    evaluated as ``|x| + log1p(exp(-2|x|)) - log(2)`` for ``|x| >= 1`` (never overflows)
+    and as log1p(u**2 / (2 (1 + u))), ``u = expm1(|x|)``, below (no cancellation for
     tiny errors).
     """
 
@@ -656,7 +672,7 @@ class BinaryCrossentropy(_Elementwise):
                             e = -(t' log(p') + (1 - t') log(1 - p'))
         loss = mean(e, axis=-1)
 
-    From logits it is stable for |z| up to 1e4 in float32. From probabilities
+    From logits it is stable for ``|z|`` up to 1e4 in float32. From probabilities
     (the Keras default; the last layer applies sigmoid) the gradient is that of
     the clipped value. Targets (n, outputs), or (n,) for one output. `predict`
     applies sigmoid to logits. Accuracy is Keras's binary_accuracy: the fraction

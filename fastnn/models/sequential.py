@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -18,6 +19,7 @@ from fastnn import losses as losses_mod
 from fastnn import metrics as metrics_mod
 from fastnn import ops
 from fastnn import optimizers as optimizers_mod
+from fastnn._guard import ModelLock, StepGuard
 from fastnn._validation import as_float_array, as_ndarray, check_int
 from fastnn.callbacks import Callback, History, ProgbarLogger
 from fastnn.layers.activation import Activation
@@ -91,12 +93,15 @@ class Sequential:
         # A copy of the state arena taken before each step while a callback asks for
         # non-finite steps to be skipped (TerminateOnNaN); None otherwise.
         self._state_backup: np.ndarray | None = None
+        self._param_backup: np.ndarray | None = None  # the parameters, likewise
         self._capacity = 0
         self._sample_shape: tuple[int, ...] | None = None
         self._ybuf: np.ndarray | None = None
         self._wbuf: np.ndarray | None = None
         self._csrbuf: ops.CSRBatchBuffer | None = None
         self._zero_skipping = "auto"
+        # One user of the buffers at a time; other threads are refused while fit runs.
+        self._lock = ModelLock()
         seeds = np.random.SeedSequence(seed).spawn(2)
         self._init_rng = np.random.default_rng(seeds[0])
         self._shuffle_rng = np.random.default_rng(seeds[1])
@@ -106,7 +111,7 @@ class Sequential:
     # -- structure ---------------------------------------------------------------------------
     @property
     def zero_skipping(self) -> str:
-        """"auto", "always" or "never": see the class docstring."""
+        """How inputs reach the first Dense layer, "auto", "always" or "never" (see the class docstring)."""
         return self._zero_skipping
 
     @zero_skipping.setter
@@ -136,7 +141,7 @@ class Sequential:
 
     @property
     def input_shape(self) -> tuple[int, ...] | None:
-        """Shape of one sample: from the Input layer, build() or the first fit()."""
+        """Shape of one sample, from the Input layer, build() or the first fit()."""
         if self._layers and isinstance(self._layers[0], Input):
             return self._layers[0].shape
         return self._sample_shape
@@ -262,6 +267,7 @@ class Sequential:
         return dim
 
     def count_params(self) -> int:
+        """Number of weights: trainable parameters plus non-trainable state (as Keras counts)."""
         self._require_built("count_params")
         return sum(layer.count_params() for layer in self.layers)
 
@@ -469,6 +475,7 @@ class Sequential:
                     x: Any = None) -> tuple[float, float]:
         if self._state_backup is not None:  # TerminateOnNaN: keep the last finite state
             np.copyto(self._state_backup, self.state_arena)
+            np.copyto(self._param_backup, self.param_arena)
         loss, correct = self._loss_and_grads(ybuf, n, wbuf, x)
         if self._state_backup is not None and not math.isfinite(loss):
             # Skip the update: the weights stay those of the last finite step (the
@@ -476,6 +483,13 @@ class Sequential:
             np.copyto(self.state_arena, self._state_backup)
             return loss, correct
         self._apply_arena()
+        if self._state_backup is not None and not ops.all_finite(self.param_arena):
+            # A finite loss whose update overflowed the weights (a huge learning rate or
+            # gradient): undo the update and report the step as non-finite, so that
+            # TerminateOnNaN stops with the weights from before it.
+            np.copyto(self.param_arena, self._param_backup)
+            np.copyto(self.state_arena, self._state_backup)
+            return math.nan, correct
         return loss, correct
 
     def _apply_arena(self) -> None:
@@ -717,7 +731,27 @@ class Sequential:
         Callbacks whose class sets ``skips_nonfinite_updates = True``
         (`callbacks.TerminateOnNaN`) make each step check its loss before the
         update: a NaN or infinite loss skips that update, so the model keeps the
-        weights (and batch-norm statistics) of the last finite step.
+        weights (and batch-norm statistics) of the last finite step. An update that
+        itself makes a weight non-finite is undone the same way and logged as a NaN
+        loss (the optimizer's moments and step count keep that step). Without such a
+        callback, a non-finite epoch loss raises one RuntimeWarning per fit.
+
+        KeyboardInterrupt (Ctrl-C, or raised by a callback) ends fit at a step
+        boundary: a SIGINT during a step takes effect when the step is complete
+        (fit installs a handler for that, in the main thread, unless the program
+        has its own SIGINT handler). The weights, optimizer state (moments,
+        ``iterations``), batch-norm statistics and dropout counters are then all
+        those of the last completed step, so calling fit again continues from
+        there. Before the exception propagates, `model.history` gets the partial
+        epoch as one more entry (running means over its completed steps, the
+        learning rate of the next update; no validation) and
+        ``model.history.params["interrupted"] = {"epoch": e, "steps_done": k}``.
+        No other callback is called, and the EMA weights are not swapped in.
+
+        Threads: while fit runs, calls of predict, evaluate, train_on_batch or
+        fit on this model from other threads raise RuntimeError (callbacks, in
+        fit's own thread, may call them); fit waits for such calls already
+        running to end before it starts.
         """
         self._require_compiled("fit")
         epochs = check_int(epochs, "epochs")
@@ -763,34 +797,39 @@ class Sequential:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks: expected Callback instances, got {type(cb).__name__}")
 
-        self._build_for(shape)
-        n = len(X)
-        batch_size = min(batch_size, n)
-        self._ensure_capacity(batch_size)
-        ybuf = self._target_buffer(targets)
-        wbuf = None if weights is None else self._weight_buffer()
-        steps = -(-n // batch_size)
-        history = History()
-        # User callbacks first (they may add to the logs), then History and the progress
-        # bar, which record and print what the others added (as Keras orders them).
-        cbs = callbacks + [history] + ([ProgbarLogger(verbose)] if verbose else [])
-        params = {"epochs": epochs, "steps": steps, "samples": n, "batch_size": batch_size, "verbose": verbose}
-        for cb in cbs:
-            cb.set_model(self)
-            cb.set_params(params)
-        self.stop_training = False
-        self.history = history
-        if any(getattr(cb, "skips_nonfinite_updates", False) for cb in cbs):
-            self._state_backup = np.empty_like(self.state_arena)
+        # Waits for other threads' predict/evaluate to end, then refuses them until fit returns.
+        self._lock.begin_training("fit")
         try:
-            self._fit_epochs(X, targets, weights, val, val_chunk, epochs, steps, batch_size, shuffle,
-                             cbs, ybuf, wbuf)
+            self._build_for(shape)
+            n = len(X)
+            batch_size = min(batch_size, n)
+            self._ensure_capacity(batch_size)
+            ybuf = self._target_buffer(targets)
+            wbuf = None if weights is None else self._weight_buffer()
+            steps = -(-n // batch_size)
+            history = History()
+            # User callbacks first (they may add to the logs), then History and the progress
+            # bar, which record and print what the others added (as Keras orders them).
+            cbs = callbacks + [history] + ([ProgbarLogger(verbose)] if verbose else [])
+            params = {"epochs": epochs, "steps": steps, "samples": n, "batch_size": batch_size, "verbose": verbose}
+            for cb in cbs:
+                cb.set_model(self)
+                cb.set_params(params)
+            self.stop_training = False
+            self.history = history
+            if any(getattr(cb, "skips_nonfinite_updates", False) for cb in cbs):
+                self._state_backup = np.empty_like(self.state_arena)
+                self._param_backup = np.empty_like(self.param_arena)
+            with StepGuard() as guard:  # Ctrl-C lands between steps
+                self._fit_epochs(X, targets, weights, val, val_chunk, epochs, steps, batch_size, shuffle,
+                                 cbs, ybuf, wbuf, guard)
         finally:
-            self._state_backup = None
+            self._state_backup = self._param_backup = None
+            self._lock.end_training()
         return history
 
     def _fit_epochs(self, X, targets, weights, val, val_chunk, epochs, steps, batch_size, shuffle,
-                    cbs, ybuf, wbuf) -> None:
+                    cbs, ybuf, wbuf, guard: StepGuard) -> None:
         n = len(X)
         mode = self._input_mode(X, batch_size)
         batch_cbs = [cb for cb in cbs if _overrides(cb, "on_train_batch_end") and cb.needs_batch_logs]
@@ -798,52 +837,81 @@ class Sequential:
         for cb in cbs:
             cb.on_train_begin()
         order = np.arange(n, dtype=np.int64)
-        for epoch in range(epochs):
-            for cb in cbs:
-                cb.on_epoch_begin(epoch)
-            if shuffle:
-                # In place, and the same order as rng.permutation(n) (a shuffle of
-                # arange(n), which sorting the previous order restores) without a
-                # second n-row array.
-                order.sort()
-                self._shuffle_rng.shuffle(order)
-            loss_sum, correct, seen = 0.0, 0.0, 0
-            self._reset_metrics()
-            for step in range(steps):
-                start = step * batch_size
-                stop = min(start + batch_size, n)
-                nb = stop - start
-                for cb in begin_cbs:
-                    cb.on_train_batch_begin(step)
-                xb = self._batch_input(X, mode, order, start, stop)
-                ops.gather_rows(targets, order, start, stop, ybuf)
-                if wbuf is not None:
-                    ops.gather_rows(weights, order, start, stop, wbuf)
-                loss, c = self._train_step(ybuf, nb, wbuf, xb)
-                self._update_metrics(self._last_out, ybuf, nb)
-                loss_sum += loss * nb
-                correct += c
-                seen += nb
-                if batch_cbs:
-                    logs = self._logs(loss_sum, correct, seen, with_metrics=False)
-                    for cb in batch_cbs:
-                        cb.on_train_batch_end(step, logs)
-                    if self.stop_training:  # a batch callback stopped: end within the epoch
-                        break
-            logs = self._logs(loss_sum, correct, seen)
-            if val is not None:
-                for k, v in self._evaluate_arrays(*val, val_chunk).items():
-                    logs["val_" + k] = v
-            logs["learning_rate"] = self._last_learning_rate()
-            for cb in cbs:
-                cb.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
+        epoch, loss_sum, correct, seen, epoch_logs = 0, 0.0, 0.0, 0, None
+        diverged = False
+        try:
+            for epoch in range(epochs):
+                loss_sum, correct, seen, epoch_logs = 0.0, 0.0, 0, None
+                for cb in cbs:
+                    cb.on_epoch_begin(epoch)
+                if shuffle:
+                    # In place, and the same order as rng.permutation(n) (a shuffle of
+                    # arange(n), which sorting the previous order restores) without a
+                    # second n-row array.
+                    order.sort()
+                    self._shuffle_rng.shuffle(order)
+                self._reset_metrics()
+                for step in range(steps):
+                    start = step * batch_size
+                    stop = min(start + batch_size, n)
+                    nb = stop - start
+                    for cb in begin_cbs:
+                        cb.on_train_batch_begin(step)
+                    guard.begin_step()
+                    xb = self._batch_input(X, mode, order, start, stop)
+                    ops.gather_rows(targets, order, start, stop, ybuf)
+                    if wbuf is not None:
+                        ops.gather_rows(weights, order, start, stop, wbuf)
+                    loss, c = self._train_step(ybuf, nb, wbuf, xb)
+                    self._update_metrics(self._last_out, ybuf, nb)
+                    loss_sum += loss * nb
+                    correct += c
+                    seen += nb
+                    guard.end_step()  # raises a KeyboardInterrupt deferred during the step
+                    if batch_cbs:
+                        logs = self._logs(loss_sum, correct, seen, with_metrics=False)
+                        for cb in batch_cbs:
+                            cb.on_train_batch_end(step, logs)
+                        if self.stop_training:  # a batch callback stopped: end within the epoch
+                            break
+                logs = epoch_logs = self._logs(loss_sum, correct, seen)
+                if not math.isfinite(logs["loss"]) and self._state_backup is None and not diverged:
+                    diverged = True  # once per fit
+                    warnings.warn(
+                        f"fit: the training loss is {logs['loss']} at epoch {epoch + 1}: training "
+                        "diverged and the weights may no longer be finite. Lower the learning rate, "
+                        "clip gradients (clipnorm=...), or pass callbacks=[callbacks.TerminateOnNaN()] "
+                        "to stop at the first non-finite step with the last finite weights.",
+                        RuntimeWarning, stacklevel=3)
+                if val is not None:
+                    for k, v in self._evaluate_arrays(*val, val_chunk).items():
+                        logs["val_" + k] = v
+                logs["learning_rate"] = self._last_learning_rate()
+                for cb in cbs:
+                    cb.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+        except KeyboardInterrupt:
+            self._record_interrupt(epoch, -(-seen // batch_size), loss_sum, correct, seen, epoch_logs)
+            raise
         if self.optimizer._state is not None:
             # With use_ema, training ends on the averaged weights (Keras 3's fit does the same).
             self.optimizer.finalize_variable_values([self.param_arena])
         for cb in cbs:
             cb.on_train_end()
+
+    def _record_interrupt(self, epoch: int, done: int, loss_sum: float, correct: float,
+                          seen: int, epoch_logs: dict | None) -> None:
+        """KeyboardInterrupt during fit: History gets the partial epoch (see fit's Notes).
+        `epoch_logs`: the epoch's logs when all its steps ran (the metric objects may
+        hold validation results by then)."""
+        history = self.history
+        history.params = {**history.params, "interrupted": {"epoch": epoch, "steps_done": done}}
+        if seen == 0 or (history.epoch and history.epoch[-1] == epoch):
+            return  # no step of this epoch ran, or History recorded the whole epoch already
+        logs = dict(epoch_logs) if epoch_logs is not None else self._logs(loss_sum, correct, seen)
+        logs["learning_rate"] = self._last_learning_rate()
+        history.on_epoch_end(epoch, logs)
 
     def _last_learning_rate(self) -> float:
         """The learning rate the optimizer's next update uses (what Keras logs)."""
@@ -884,12 +952,19 @@ class Sequential:
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None,
                        return_dict: bool = False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch
-        computed before the update: a float, [loss, metrics...] or a dict."""
-        loss, correct, n = self._batch_loss_and_grads(x, y, "train_on_batch", sample_weight, class_weight)
-        self._reset_metrics()
-        self._update_metrics(self._last_out, self._ybuf, n)
-        self._apply_arena()
-        logs = self._logs(loss * n, correct, n)
+        computed before the update: a float, [loss, metrics...] or a dict.
+
+        Concurrent calls on one model take turns; while `fit` runs in another
+        thread it raises RuntimeError."""
+        self._lock.acquire("train_on_batch")
+        try:
+            loss, correct, n = self._batch_loss_and_grads(x, y, "train_on_batch", sample_weight, class_weight)
+            self._reset_metrics()
+            self._update_metrics(self._last_out, self._ybuf, n)
+            self._apply_arena()
+            logs = self._logs(loss * n, correct, n)
+        finally:
+            self._lock.release()
         if return_dict:
             return logs
         return logs["loss"] if len(logs) == 1 else list(logs.values())
@@ -944,18 +1019,28 @@ class Sequential:
 
     # -- inference ---------------------------------------------------------------------------
     def predict(self, x: Any, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
-        """Outputs for x: class probabilities for a cross-entropy model, raw values otherwise."""
+        """Outputs for x: class probabilities for a cross-entropy model, raw values otherwise.
+
+        Rows run in chunks of `batch_size` (default 1024) through the model's reused
+        buffers: memory beyond the (n, outputs) result does not grow with n.
+        Thread-safe: concurrent calls on one model take turns (they share those
+        buffers); while `fit` runs in another thread it raises RuntimeError.
+        """
         X, shape = self._check_x(x)
-        self._build_for(shape)
         chunk = self._chunk(batch_size, len(X))
-        out = np.empty((len(X), self.layers[-1].output_dim), self.dtype)
-        self._ensure_capacity(chunk)
-        mode = self._input_mode(X, chunk)
-        for start in range(0, len(X), chunk):
-            stop = min(start + chunk, len(X))
-            y = self._forward(self._batch_input(X, mode, None, start, stop), stop - start,
-                              training=False)
-            out[start:stop] = y[:stop - start]
+        self._lock.acquire("predict")
+        try:
+            self._build_for(shape)
+            out = np.empty((len(X), self.layers[-1].output_dim), self.dtype)
+            self._ensure_capacity(chunk)
+            mode = self._input_mode(X, chunk)
+            for start in range(0, len(X), chunk):
+                stop = min(start + chunk, len(X))
+                y = self._forward(self._batch_input(X, mode, None, start, stop), stop - start,
+                                  training=False)
+                out[start:stop] = y[:stop - start]
+        finally:
+            self._lock.release()
         if self.loss is not None:
             self.loss.transform_output(out, len(out))
         return out
@@ -972,8 +1057,13 @@ class Sequential:
         if len(X) == 0:
             raise ValueError("x: expected at least one sample, got 0 rows")
         weights = self._check_weights(sample_weight, None, targets, self._output_dim(X.shape[1]))
-        self._build_for(shape)
-        return self._evaluate_arrays(X, targets, weights, self._chunk(batch_size, len(X)))
+        chunk = self._chunk(batch_size, len(X))
+        self._lock.acquire("evaluate")  # thread-safe as predict is
+        try:
+            self._build_for(shape)
+            return self._evaluate_arrays(X, targets, weights, chunk)
+        finally:
+            self._lock.release()
 
     def _evaluate_arrays(self, X: np.ndarray, targets: np.ndarray, weights: np.ndarray | None,
                          chunk: int) -> dict[str, float]:
@@ -1004,11 +1094,13 @@ class Sequential:
 
     # -- config ------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
+        """Architecture as a JSON-ready dict: name, seed, dtype and each layer's config."""
         return {"name": self.name, "seed": self.seed, "dtype": self.dtype.name,
                 "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self._layers]}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Sequential":
+        """A new, unbuilt and uncompiled model from the dict `get_config` returned."""
         from fastnn import layers as layers_mod
         built = []
         for spec in config["layers"]:
