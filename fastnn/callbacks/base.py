@@ -20,7 +20,7 @@ class Callback:
     ends.
 
     Logs. Epoch logs hold "loss", the metrics, "learning_rate" and, with
-    validation data, the "val_" counterparts. Batch logs hold the running means
+    validation data, the ``"val_"`` counterparts. Batch logs hold the running means
     of the epoch so far ("loss", metrics). Building batch logs costs time on
     small batches, so fit calls ``on_train_batch_end`` only for callbacks that
     override it *and* leave `needs_batch_logs` True; a callback that only uses
@@ -36,23 +36,38 @@ class Callback:
 
     #: fit builds per-batch logs only for callbacks that override a batch hook and want them.
     needs_batch_logs = True
+    #: Callbacks that write files run on rank 0 only under fastnn.distributed.
+    writes_files = False
 
     def __init__(self):
         self.model = None
         self.params: dict[str, Any] = {}
 
     def set_model(self, model) -> None:
+        """Called by fit with the model being trained (kept as ``self.model``)."""
         self.model = model
 
     def set_params(self, params: dict[str, Any]) -> None:
+        """Called by fit with epochs, steps, samples, batch_size and verbose (``self.params``)."""
         self.params = params
 
-    def on_train_begin(self, logs=None): ...
-    def on_train_end(self, logs=None): ...
-    def on_epoch_begin(self, epoch, logs=None): ...
-    def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
+    def on_train_begin(self, logs=None):
+        """Called once before the first epoch."""
+
+    def on_train_end(self, logs=None):
+        """Called once after the last epoch (or after training was stopped)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Called at the start of epoch `epoch` (counted from 0)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Called at the end of epoch `epoch` with the epoch logs (loss, metrics, val_*)."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """Called before training step `batch` (counted from 0 in each epoch)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Called after training step `batch` with the running means of the epoch so far."""
 
 
 class History(Callback):

@@ -36,8 +36,13 @@ class ModelCheckpoint(Callback):
     initial_value_threshold : float, optional
         The best value to beat at first (save_best_only).
 
+    Notes
+    -----
     Writes are atomic: a run killed mid-save leaves the previous file whole.
     """
+
+    # Under fastnn.distributed only rank 0 runs it (one writer per file).
+    writes_files = True
 
     def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",

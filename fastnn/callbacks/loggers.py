@@ -23,12 +23,17 @@ class CSVLogger(Callback):
         Append to an existing file (no second header when it is not empty)
         instead of overwriting it.
 
+    Notes
+    -----
     The columns are fixed by the first epoch's keys (a key missing later is
     written "NA"); "learning_rate" is a column when fit logs it. Rows are
     flushed as they are written; the file is closed at the end of training.
     """
 
     needs_batch_logs = False
+
+    # Under fastnn.distributed only rank 0 runs it (one writer per file).
+    writes_files = True
 
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
         super().__init__()
@@ -86,7 +91,7 @@ class TensorBoard(Callback):
 
     Scalars go to ``<log_dir>/train`` ("epoch_loss", "epoch_<metric>",
     "epoch_learning_rate") and ``<log_dir>/validation`` ("epoch_loss",
-    "epoch_<metric>" of the "val_" logs) at step = epoch (from 0), as Keras
+    "epoch_<metric>" of the ``"val_"`` logs) at step = epoch (from 0), as Keras
     names them, so TensorBoard draws training and validation curves together.
     With ``histogram_freq=k > 0`` the histogram of every weight
     ("<layer>/<weight>/histogram", e.g. "dense/kernel/histogram") is written to
@@ -103,6 +108,9 @@ class TensorBoard(Callback):
     """
 
     needs_batch_logs = False
+
+    # Under fastnn.distributed only rank 0 runs it (one writer per file).
+    writes_files = True
 
     def __init__(self, log_dir: str | os.PathLike = "logs", histogram_freq: int = 0):
         super().__init__()

@@ -102,6 +102,7 @@ class Sequential:
         self._zero_skipping = "auto"
         # One user of the buffers at a time; other threads are refused while fit runs.
         self._lock = ModelLock()
+        self._strategy = None  # a fastnn.distributed strategy while fit runs with one
         seeds = np.random.SeedSequence(seed).spawn(2)
         self._init_rng = np.random.default_rng(seeds[0])
         self._shuffle_rng = np.random.default_rng(seeds[1])
@@ -472,11 +473,14 @@ class Sequential:
         return loss, correct
 
     def _train_step(self, ybuf: np.ndarray, n: int, wbuf: np.ndarray | None = None,
-                    x: Any = None) -> tuple[float, float]:
+                    x: Any = None, n_global: int | None = None) -> tuple[float, float]:
         if self._state_backup is not None:  # TerminateOnNaN: keep the last finite state
             np.copyto(self._state_backup, self.state_arena)
             np.copyto(self._param_backup, self.param_arena)
-        loss, correct = self._loss_and_grads(ybuf, n, wbuf, x)
+        if self._strategy is None:
+            loss, correct = self._loss_and_grads(ybuf, n, wbuf, x)
+        else:
+            loss, correct = self._distributed_loss_and_grads(ybuf, n, wbuf, x, n_global)
         if self._state_backup is not None and not math.isfinite(loss):
             # Skip the update: the weights stay those of the last finite step (the
             # forward pass may have moved batch-norm statistics: put them back).
@@ -490,7 +494,21 @@ class Sequential:
             np.copyto(self.param_arena, self._param_backup)
             np.copyto(self.state_arena, self._state_backup)
             return math.nan, correct
+        if self._strategy is not None:
+            self._strategy.average_state(self.state_arena)
         return loss, correct
+
+    def _distributed_loss_and_grads(self, ybuf, n: int, wbuf, x, n_global: int) -> tuple[float, float]:
+        """This rank's share of a global batch of n_global rows: the global mean gradient
+        in the gradient arena (one allreduce), and the global loss and correct count."""
+        if n:
+            loss, correct = self._loss_and_grads(ybuf, n, wbuf, x)
+        else:  # an empty share of a short last batch adds nothing
+            self.grad_arena.fill(0)
+            loss, correct = 0.0, 0.0
+        self._strategy.reduce_gradients(self.grad_arena, n, n_global)
+        loss_sum, correct, _ = self._strategy.reduce_batch_sums(loss * n, correct, n)
+        return loss_sum / n_global, correct
 
     def _apply_arena(self) -> None:
         """One optimizer kernel call over the whole gradient and parameter arenas,
@@ -687,7 +705,7 @@ class Sequential:
             validation_data: tuple | None = None, verbose: int = 1,
             callbacks: Sequence[Callback] | None = None, sample_weight: Any = None,
             class_weight: dict | None = None, validation_split: float = 0.0,
-            validation_batch_size: int | None = None) -> History:
+            validation_batch_size: int | None = None, strategy: Any = None) -> History:
         """Train for `epochs` passes over (x, y) in mini-batches.
 
         Parameters
@@ -716,6 +734,10 @@ class Sequential:
         validation_batch_size : int >= 1, optional
             Rows per validation chunk; defaults to `batch_size` (as in Keras), so
             validating needs no activation buffers beyond those of training.
+        strategy : fastnn.distributed.MPIStrategy, optional
+            Data-parallel training over MPI: every rank calls fit with the same data;
+            `batch_size` is the global batch, of which each rank computes its share
+            (see `fastnn.distributed`).
 
         Returns
         -------
@@ -796,12 +818,23 @@ class Sequential:
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks: expected Callback instances, got {type(cb).__name__}")
+        if strategy is not None:
+            from fastnn.distributed import MPIStrategy
+            if not isinstance(strategy, MPIStrategy):
+                raise TypeError("strategy: expected a fastnn.distributed.MPIStrategy or None, "
+                                f"got {type(strategy).__name__}")
+            if not strategy.is_chief:  # rank 0 alone prints and writes files
+                verbose = 0
+                callbacks = [cb for cb in callbacks if not getattr(cb, "writes_files", False)]
 
         # Waits for other threads' predict/evaluate to end, then refuses them until fit returns.
         self._lock.begin_training("fit")
         try:
             self._build_for(shape)
             n = len(X)
+            if strategy is not None:
+                strategy.start(self, n)
+            self._strategy = strategy
             batch_size = min(batch_size, n)
             self._ensure_capacity(batch_size)
             ybuf = self._target_buffer(targets)
@@ -820,11 +853,15 @@ class Sequential:
             if any(getattr(cb, "skips_nonfinite_updates", False) for cb in cbs):
                 self._state_backup = np.empty_like(self.state_arena)
                 self._param_backup = np.empty_like(self.param_arena)
-            with StepGuard() as guard:  # Ctrl-C lands between steps
+            # A rank that fails under a strategy aborts all ranks (the others would wait
+            # in their next allreduce forever).
+            aborts = contextlib.nullcontext() if strategy is None else strategy.guard()
+            with aborts, StepGuard() as guard:  # Ctrl-C lands between steps
                 self._fit_epochs(X, targets, weights, val, val_chunk, epochs, steps, batch_size, shuffle,
                                  cbs, ybuf, wbuf, guard)
         finally:
             self._state_backup = self._param_backup = None
+            self._strategy = None
             self._lock.end_training()
         return history
 
@@ -858,12 +895,15 @@ class Sequential:
                     for cb in begin_cbs:
                         cb.on_train_batch_begin(step)
                     guard.begin_step()
-                    xb = self._batch_input(X, mode, order, start, stop)
-                    ops.gather_rows(targets, order, start, stop, ybuf)
+                    # This rank's share of the batch (all of it without a strategy).
+                    lo, hi = (start, stop) if self._strategy is None else self._strategy.local_rows(start, stop)
+                    xb = self._batch_input(X, mode, order, lo, hi) if hi > lo else None
+                    ops.gather_rows(targets, order, lo, hi, ybuf)
                     if wbuf is not None:
-                        ops.gather_rows(weights, order, start, stop, wbuf)
-                    loss, c = self._train_step(ybuf, nb, wbuf, xb)
-                    self._update_metrics(self._last_out, ybuf, nb)
+                        ops.gather_rows(weights, order, lo, hi, wbuf)
+                    loss, c = self._train_step(ybuf, hi - lo, wbuf, xb, nb)
+                    if hi > lo:
+                        self._update_metrics(self._last_out, ybuf, hi - lo)
                     loss_sum += loss * nb
                     correct += c
                     seen += nb
@@ -889,6 +929,8 @@ class Sequential:
                 logs["learning_rate"] = self._last_learning_rate()
                 for cb in cbs:
                     cb.on_epoch_end(epoch, logs)
+                if self._strategy is not None:  # rank 0's callbacks decide for every rank
+                    self.stop_training = self._strategy.broadcast_stop(self.stop_training)
                 if self.stop_training:
                     break
         except KeyboardInterrupt:
