@@ -486,3 +486,33 @@ def csr_dense_backward(x: SparseRows, y: np.ndarray, dy: np.ndarray, dw: np.ndar
                                get_num_threads(), alpha, z)
     work.transposed = False
 # -- end sparse ----------------------------------------------------------------------------------
+
+
+# -- ensemble: N stacked dense networks trained in one pass (src_c/ensemble.pyx) ----------------
+from fastnn._core import ensemble as _ensemble  # noqa: E402
+
+ENSEMBLE_MAX_DEPTH: int = _ensemble.MAX_DEPTH
+ensemble_layout = _ensemble.ensemble_layout
+
+
+def ensemble_forward(x: np.ndarray, n: int, params: np.ndarray, dims: np.ndarray, n_members: int,
+                     act: int, alpha: float, capacity: int, acts: np.ndarray,
+                     zs: np.ndarray | None) -> None:
+    """Every member's forward pass over x[:n]; outputs at the last layer's offset of acts
+    as an (n, n_members * dims[-1]) block (layout: ensemble_layout)."""
+    _ensemble.ensemble_forward(x, n, params, dims, n_members, act, alpha, capacity, acts, zs,
+                               get_num_threads())
+
+
+def ensemble_step(x: np.ndarray, n: int, targets: np.ndarray, weights: np.ndarray | None,
+                  params: np.ndarray, grads: np.ndarray, dims: np.ndarray, n_members: int,
+                  act: int, alpha: float, task: int, scale: float, capacity: int,
+                  acts: np.ndarray, zs: np.ndarray | None, deltas: np.ndarray,
+                  member_loss: np.ndarray) -> None:
+    """Forward, per-member weighted loss (member_loss[k] = scale * sum_i w_ik l_ik) and
+    backward of every member on x[:n], gradients into the grads arena (one call);
+    deltas: scratch laid out like acts."""
+    _ensemble.ensemble_step(x, n, targets, weights, params, grads, dims, n_members, act, alpha,
+                            task, scale, capacity, acts, zs, deltas, member_loss,
+                            get_num_threads())
+# -- end ensemble --------------------------------------------------------------------------------
