@@ -5,33 +5,35 @@ fused with the GEMM and bias on `Dense`, on whole arrays for `layers.Activation`
 and for the functions of this module. Names, formulas and defaults are Keras 3's
 (``keras.activations``); ``"swish"`` is an alias of ``"silu"``.
 
-==============  =======================================================  ===============
-name            formula                                                  parameters
-==============  =======================================================  ===============
-linear          z
-relu            max(z, 0)
-relu6           min(max(z, 0), 6)
-leaky_relu      z if z > 0 else negative_slope * z                       negative_slope=0.2
-elu             z if z > 0 else alpha * (exp(z) - 1)                     alpha=1.0
-selu            scale * elu(z, alpha), alpha = 1.67326324..., scale = 1.05070098...
-gelu            z * Phi(z) = 0.5 z (1 + erf(z / sqrt 2)), or with        approximate=False
-                approximate=True: 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
-sigmoid         1 / (1 + exp(-z))
-tanh            tanh(z)
-silu (swish)    z * sigmoid(z)
-softplus        log(1 + exp(z))
-softsign        z / (1 + |z|)
-hard_sigmoid    relu6(z + 3) / 6
-mish            z * tanh(softplus(z))
-exponential     exp(z)
-softmax         exp(z_j) / sum_k exp(z_k) over the last axis              axis=-1
-log_softmax     z_j - log(sum_k exp(z_k)) over the last axis              axis=-1
-==============  =======================================================  ===============
+The built-in activations (z is the pre-activation)::
+
+    ==============  =======================================================  ===============
+    name            formula                                                  parameters
+    ==============  =======================================================  ===============
+    linear          z
+    relu            max(z, 0)
+    relu6           min(max(z, 0), 6)
+    leaky_relu      z if z > 0 else negative_slope * z                       negative_slope=0.2
+    elu             z if z > 0 else alpha * (exp(z) - 1)                     alpha=1.0
+    selu            scale * elu(z, alpha), alpha = 1.67326324..., scale = 1.05070098...
+    gelu            z * Phi(z) = 0.5 z (1 + erf(z / sqrt 2)), or with        approximate=False
+                    approximate=True: 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
+    sigmoid         1 / (1 + exp(-z))
+    tanh            tanh(z)
+    silu (swish)    z * sigmoid(z)
+    softplus        log(1 + exp(z))
+    softsign        z / (1 + |z|)
+    hard_sigmoid    relu6(z + 3) / 6
+    mish            z * tanh(softplus(z))
+    exponential     exp(z)
+    softmax         exp(z_j) / sum_k exp(z_k) over the last axis              axis=-1
+    log_softmax     z_j - log(sum_k exp(z_k)) over the last axis              axis=-1
+    ==============  =======================================================  ===============
 
 Numerics: sigmoid, softplus, silu, mish, gelu and the softmax family never
 overflow (their exps are taken of non-positive arguments; softmax and
 log_softmax subtract the row maximum), so they are finite for any finite input,
-|z| = 1e4 in float32 included. `exponential` overflows to inf above
+``|z| = 1e4`` in float32 included. `exponential` overflows to inf above
 log(max float) (88.7 in float32, 709.8 in float64), as exp does.
 
 `softmax` is meant for an output layer; with the softmax cross-entropy loss,
@@ -203,7 +205,7 @@ class ActivationSpec:
             ops.activation_forward(z, out, n, self.code, self.alpha)
 
     def backward(self, z: np.ndarray | None, y: np.ndarray, d: np.ndarray, n: int) -> None:
-        """d[:n] *= act'(.): z is the forward's input (needed when needs_z), y its output."""
+        """``d[:n] *= act'(.)``: z is the forward's input (needed when needs_z), y its output."""
         if self.custom:
             if n:
                 dz = d[:n]
@@ -588,7 +590,7 @@ def gelu(x: Any, approximate: bool = False) -> np.ndarray:
 
 
 def sigmoid(x: Any) -> np.ndarray:
-    """1 / (1 + exp(-x)), evaluated with exp(-|x|) so that it never overflows."""
+    """1 / (1 + exp(-x)), evaluated with ``exp(-|x|)`` so that it never overflows."""
     return _apply(get("sigmoid"), x)
 
 
@@ -606,12 +608,12 @@ swish = silu
 
 
 def softplus(x: Any) -> np.ndarray:
-    """log(1 + exp(x)), evaluated as max(x, 0) + log1p(exp(-|x|)): no overflow."""
+    """log(1 + exp(x)), evaluated as ``max(x, 0) + log1p(exp(-|x|))``: no overflow."""
     return _apply(get("softplus"), x)
 
 
 def softsign(x: Any) -> np.ndarray:
-    """x / (1 + |x|)."""
+    """``x / (1 + |x|)``."""
     return _apply(get("softsign"), x)
 
 

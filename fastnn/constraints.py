@@ -102,6 +102,8 @@ class MinMaxNorm(Constraint):
         Axis the norms are taken over (0: one norm per column of a (inputs,
         units) kernel).
 
+    Notes
+    -----
     Formula::
 
         norm    = sqrt(sum(w ** 2, axis))
@@ -142,6 +144,8 @@ class MaxNorm(Constraint):
         Axis the norms are taken over (0: one norm per column of a (inputs,
         units) kernel).
 
+    Notes
+    -----
     Formula::
 
         norm = sqrt(sum(w ** 2, axis))
@@ -170,6 +174,8 @@ class UnitNorm(Constraint):
     axis : {0, 1, -1}, default 0
         Axis the norms are taken over.
 
+    Notes
+    -----
     Formula::
 
         w = w / (1e-7 + sqrt(sum(w ** 2, axis)))

@@ -31,8 +31,8 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-5, atol: floa
     x, y : array-like
         One batch; keep it small: every checked entry costs two forward/backward passes.
     epsilon : float
-        Finite-difference step. The truncation error is ~epsilon**2 * |L'''| / 6 and
-        the round-off ~1e-16 * |L| / epsilon, so 1e-5 balances them in float64.
+        Finite-difference step. The truncation error is ``~epsilon**2 * |L'''| / 6`` and
+        the round-off ``~1e-16 * |L| / epsilon``, so 1e-5 balances them in float64.
     atol : float
         Gradients smaller than this are compared in absolute terms (their finite
         difference is mostly round-off).

@@ -103,7 +103,7 @@ class Initializer(Configurable):
     picks the generator.
     """
 
-    #: None: draw from the generator the caller passes; an int: own generator.
+    #: The initializer's own seed, or None to draw from the generator the caller passes.
     seed: int | None = None
 
     def __call__(self, shape: Sequence[int] | int, fan_in: int | None = None,
@@ -200,6 +200,8 @@ class RandomNormal(Initializer):
     seed : int, optional
         Own generator (same array at every call); None: the model's generator.
 
+    Notes
+    -----
     Formula::
 
         w = mean + stddev * z,    z ~ N(0, 1)
@@ -228,6 +230,8 @@ class TruncatedNormal(Initializer):
         draw's std is 0.8796 * stddev (Keras; VarianceScaling corrects for it).
     seed : int, optional
 
+    Notes
+    -----
     Formula::
 
         w = mean + stddev * z,    z ~ N(0, 1) conditioned on |z| <= 2
@@ -290,6 +294,8 @@ class VarianceScaling(Initializer):
         as in Keras; case does not matter).
     seed : int, optional
 
+    Notes
+    -----
     Formula::
 
         n = max(1, fan_in | fan_out | (fan_in + fan_out) / 2)

@@ -50,7 +50,7 @@ def _factor(value: Any, name: str) -> float:
 
 
 class Regularizer(Configurable):
-    """Base class: the penalty l1 * sum|x| + l2 * sum x**2.
+    """Base class: the penalty ``l1 * sum|x| + l2 * sum x**2``.
 
     Parameters
     ----------
@@ -59,6 +59,8 @@ class Regularizer(Configurable):
         `l1` and `l2`: the training kernel reads only these two numbers, so a
         subclass changes defaults and config, never the formula.
 
+    Notes
+    -----
     Formula::
 
         penalty = l1 * sum(|x|) + l2 * sum(x ** 2)
@@ -79,7 +81,7 @@ class Regularizer(Configurable):
         Returns
         -------
         float
-            l1 * sum|x| + l2 * sum x**2 (a zero factor contributes nothing,
+            ``l1 * sum|x| + l2 * sum x**2`` (a zero factor contributes nothing,
             even for infinite x, as in Keras).
         """
         arr = as_ndarray(x, "x")
@@ -105,10 +107,12 @@ class L1L2(Regularizer):
     Parameters
     ----------
     l1 : float, default 0.0
-        Factor of sum|x|; finite, >= 0.
+        Factor of ``sum|x|``; finite, >= 0.
     l2 : float, default 0.0
         Factor of sum x**2; finite, >= 0.
 
+    Notes
+    -----
     Formula::
 
         penalty = l1 * sum(|x|) + l2 * sum(x ** 2)
@@ -127,8 +131,10 @@ class L1(Regularizer):
     Parameters
     ----------
     l1 : float, default 0.01
-        Factor of sum|x|; finite, >= 0.
+        Factor of ``sum|x|``; finite, >= 0.
 
+    Notes
+    -----
     Formula::
 
         penalty = l1 * sum(|x|),    gradient = l1 * sign(x)   (sign(0) = 0)
@@ -150,6 +156,8 @@ class L2(Regularizer):
     l2 : float, default 0.01
         Factor of sum x**2; finite, >= 0.
 
+    Notes
+    -----
     Formula::
 
         penalty = l2 * sum(x ** 2),    gradient = 2 * l2 * x

@@ -130,10 +130,12 @@ class LearningRateSchedule:
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(self, step)")
 
     def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as a JSON-ready dict (a subclass must define it to be saved)."""
         raise NotImplementedError(f"{type(self).__name__} must implement get_config() to be serialized")
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "LearningRateSchedule":
+        """A new schedule from the dict `get_config` returned."""
         return cls(**config)
 
     def __repr__(self) -> str:

@@ -70,7 +70,7 @@ _MAX_WORDS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "r2", "iou", "
 def monitor_direction(monitor: str, mode: str, model: Any = None) -> str:
     """"min" or "max": whether `monitor` improves by going down or up.
 
-    ``mode`` "min" / "max" decide; "auto" reads the name without its "val_"
+    ``mode`` "min" / "max" decide; "auto" reads the name without its ``"val_"``
     prefix: a metric object of the model with that name and a ``direction``
     (or Keras's ``_direction``) of "up" / "down" decides first; then losses,
     errors and cross-entropies go down, and accuracies, AUC, precision, recall,

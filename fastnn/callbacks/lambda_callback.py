@@ -9,7 +9,9 @@ from fastnn.callbacks.base import Callback
 class LambdaCallback(Callback):
     """A callback from plain functions (Keras's LambdaCallback).
 
-    Parameters (each optional, called with the arguments of the hook)
+    Each function is optional and is called with the arguments of its hook.
+
+    Parameters
     ----------
     on_epoch_begin, on_epoch_end : f(epoch, logs)
     on_train_batch_begin, on_train_batch_end : f(batch, logs)

@@ -30,6 +30,8 @@ class Activation(Layer):
         The activation's parameters (``negative_slope`` for leaky_relu,
         ``alpha`` for elu, ``approximate`` for gelu), as `activations.get`.
 
+    Notes
+    -----
     Shapes: input (n, features), output (n, features) in a buffer of the
     layer's own (the input, which may be the user's array, is never written).
     The backward pass reads the output, and for gelu, silu, mish and
@@ -102,6 +104,8 @@ class ReLU(Activation):
         Only 0 is supported (Keras's default).
     name : str, optional
 
+    Notes
+    -----
     Formula::
 
         y = x if x > 0 else negative_slope * x        (max_value None)
@@ -143,6 +147,8 @@ class LeakyReLU(Activation):
     negative_slope : float >= 0
     name : str, optional
 
+    Notes
+    -----
     Formula::
 
         y = x if x > 0 else negative_slope * x
@@ -165,6 +171,8 @@ class ELU(Activation):
     alpha : float >= 0
     name : str, optional
 
+    Notes
+    -----
     Formula::
 
         y = x if x > 0 else alpha * (exp(x) - 1)
@@ -188,6 +196,8 @@ class Softmax(Activation):
         Only the last axis (the features) is supported in a layer.
     name : str, optional
 
+    Notes
+    -----
     Formula::
 
         y_j = exp(x_j - max(x)) / sum_k exp(x_k - max(x))

@@ -124,10 +124,12 @@ class Layer:
 
     # -- configuration ------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as a JSON-ready dict (subclasses add their own)."""
         return {"name": self.name}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Layer":
+        """A new layer from the dict `get_config` returned."""
         return cls(**config)
 
     def count_params(self) -> int:

@@ -41,18 +41,18 @@ class BatchNormalization(Layer):
     """Normalizes each feature over the batch, then scales and shifts it (Keras's
     BatchNormalization on (batch, features) inputs).
 
-    Formula
-    -------
-    training (batch statistics over the n rows of the batch):
-        mean = sum_i x_i / n,  var = sum_i (x_i - mean)**2 / n          (biased)
-        y = gamma * (x - mean) / sqrt(var + epsilon) + beta
-        moving_mean     = moving_mean * momentum + mean * (1 - momentum)
-        moving_variance = moving_variance * momentum + var * (1 - momentum)
-    inference:
-        y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta
-    backward (training), x_hat = (x - mean) / sqrt(var + epsilon):
-        dbeta = sum_i dy,  dgamma = sum_i dy * x_hat,
-        dx = gamma / sqrt(var + epsilon) / n * (n dy - sum_i dy - x_hat * sum_i dy x_hat)
+    Formula::
+
+        training (batch statistics over the n rows of the batch):
+            mean = sum_i x_i / n,  var = sum_i (x_i - mean)**2 / n          (biased)
+            y = gamma * (x - mean) / sqrt(var + epsilon) + beta
+            moving_mean     = moving_mean * momentum + mean * (1 - momentum)
+            moving_variance = moving_variance * momentum + var * (1 - momentum)
+        inference:
+            y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta
+        backward (training), x_hat = (x - mean) / sqrt(var + epsilon):
+            dbeta = sum_i dy,  dgamma = sum_i dy * x_hat,
+            dx = gamma / sqrt(var + epsilon) / n * (n dy - sum_i dy - x_hat * sum_i dy x_hat)
 
     Differences from torch.nn.BatchNorm1d: torch's `momentum` is the weight of
     the *new* batch (torch_momentum = 1 - momentum: Keras's 0.99 is torch's
@@ -72,18 +72,20 @@ class BatchNormalization(Layer):
         Added to the variance before the square root.
     center, scale : bool
         Whether the layer has the trainable offset beta / scale gamma.
-    beta_initializer, gamma_initializer, moving_mean_initializer,
-    moving_variance_initializer : initializer names (or objects) from fastnn.initializers
+    beta_initializer, gamma_initializer : str or Initializer
+        Initializer names (or objects) from fastnn.initializers.
+    moving_mean_initializer, moving_variance_initializer : str or Initializer
+        Initializer names (or objects) from fastnn.initializers.
     name : str, optional
 
+    Notes
+    -----
     Weights (get_weights order, Keras's): gamma (features,) if scale, beta
     (features,) if center, then the non-trainable moving_mean and
     moving_variance (features,), which live in the model's state arena.
 
-    Notes
-    -----
     Statistics are accumulated in float64 whatever the dtype, in two passes (no
-    cancellation when |mean| >> std). A batch of one row has var = 0, so it
+    cancellation when ``|mean| >> std``). A batch of one row has var = 0, so it
     normalizes to beta (no NaN) and passes no gradient to x.
     """
 

@@ -38,6 +38,8 @@ class Dense(Layer):
         Projection applied in place after each optimizer step
         (`fastnn.constraints.MaxNorm`, `NonNeg`, `UnitNorm`, `MinMaxNorm`).
 
+    Notes
+    -----
     The forward pass is one GEMM plus a fused bias/activation pass; the backward
     pass fuses the activation gradient with the bias-gradient column sums, then
     runs the GEMMs for dW and (except in the first layer) dx. Activations whose

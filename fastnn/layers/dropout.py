@@ -91,11 +91,11 @@ class Dropout(RandomLayer):
     Inverted dropout: the kept inputs are scaled by 1 / (1 - rate), so the expected
     output equals the input and inference is the identity (forward returns x itself).
 
-    Formula
-    -------
-    training:  y = x * m / (1 - rate),  m_e ~ Bernoulli(1 - rate) per element
-    inference: y = x
-    dx = dy * m / (1 - rate) (the mask of the forward pass, recomputed from (seed, counter))
+    Formula::
+
+        training:  y = x * m / (1 - rate),  m_e ~ Bernoulli(1 - rate) per element
+        inference: y = x
+        dx = dy * m / (1 - rate) (the mask of the forward pass, recomputed from (seed, counter))
 
     Parameters
     ----------
@@ -110,11 +110,11 @@ class Dropout(RandomLayer):
         same seed draw the same masks call by call.
     name : str, optional
 
+    Notes
+    -----
     Input and output shape: (batch, features); the layer acts element by element,
     so it may come before a Flatten.
 
-    Notes
-    -----
     The mask of element e (row-major over the batch) in training call c is
     bit-identical for a given seed whatever the thread count; P(drop) is `rate`
     rounded to a multiple of 2**-32.

@@ -13,11 +13,11 @@ class GaussianNoise(RandomLayer):
     """Adds N(0, stddev**2) noise to every input in training; the identity in
     inference (Keras's GaussianNoise), a regularizer and a form of data augmentation.
 
-    Formula
-    -------
-    training:  y = x + stddev * z,  z_e ~ N(0, 1) per element
-    inference: y = x
-    dx = dy (the noise does not depend on x)
+    Formula::
+
+        training:  y = x + stddev * z,  z_e ~ N(0, 1) per element
+        inference: y = x
+        dx = dy (the noise does not depend on x)
 
     Parameters
     ----------
@@ -29,10 +29,10 @@ class GaussianNoise(RandomLayer):
         model is built.
     name : str, optional
 
-    Input and output shape: (batch, features); the layer acts element by element.
-
     Notes
     -----
+    Input and output shape: (batch, features); the layer acts element by element.
+
     The normal samples come from Box-Muller on the counter-based generator's
     32-bit uniforms (src_c/noise.pyx), so they are bit-identical for a seed
     whatever the thread count, and bounded by 6.66 standard deviations.

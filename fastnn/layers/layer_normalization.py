@@ -16,14 +16,14 @@ class LayerNormalization(Layer):
     feature (Keras's LayerNormalization on (batch, features) inputs). The same in
     training and inference: no batch statistics, no state.
 
-    Formula
-    -------
-    per row x (d features):
-        mean = sum_j x_j / d,  var = sum_j (x_j - mean)**2 / d          (biased)
-        x_hat = (x - mean) / sqrt(var + epsilon),  y = gamma * x_hat + beta
-    backward, g = dy * gamma:
-        dgamma = sum_rows dy * x_hat,  dbeta = sum_rows dy
-        dx = (g - mean_j(g) - x_hat * mean_j(g * x_hat)) / sqrt(var + epsilon)
+    Formula::
+
+        per row x (d features):
+            mean = sum_j x_j / d,  var = sum_j (x_j - mean)**2 / d          (biased)
+            x_hat = (x - mean) / sqrt(var + epsilon),  y = gamma * x_hat + beta
+        backward, g = dy * gamma:
+            dgamma = sum_rows dy * x_hat,  dbeta = sum_rows dy
+            dx = (g - mean_j(g) - x_hat * mean_j(g * x_hat)) / sqrt(var + epsilon)
 
     Parameters
     ----------
@@ -37,6 +37,8 @@ class LayerNormalization(Layer):
     beta_initializer, gamma_initializer : initializer names (or objects)
     name : str, optional
 
+    Notes
+    -----
     Weights: gamma (features,) if scale, then beta (features,) if center.
     Keras's rms_scaling is not implemented.
     """

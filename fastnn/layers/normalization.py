@@ -36,12 +36,12 @@ class Normalization(Layer):
     `adapt(data)`; they are the layer's non-trainable state (in the model's state
     arena), so they appear in get_weights/set_weights and are saved with the model.
 
-    Formula
-    -------
-    y = (x - mean) / max(sqrt(variance), 1e-7)       (Keras's formula; 1e-7 is
-                                                      Keras's backend epsilon)
-    dx = dy / max(sqrt(variance), 1e-7)
-    adapt(X): mean = X.mean(axis=0), variance = X.var(axis=0) (biased), in float64.
+    Formula::
+
+        y = (x - mean) / max(sqrt(variance), 1e-7)       (Keras's formula; 1e-7 is
+                                                          Keras's backend epsilon)
+        dx = dy / max(sqrt(variance), 1e-7)
+        adapt(X): mean = X.mean(axis=0), variance = X.var(axis=0) (biased), in float64.
 
     Parameters
     ----------
@@ -100,6 +100,8 @@ class Normalization(Layer):
             Finite numbers, at least one row; its width must match the layer's
             input width when the layer is already built.
 
+        Notes
+        -----
         Works before the model is built (the statistics are kept until then) and
         after (they are written into the model's state); replaces any statistics
         given to the constructor. Validation happens before anything changes.

@@ -214,6 +214,7 @@ class Metric:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Metric":
+        """A new metric from the dict `get_config` returned."""
         return cls(**config)
 
     def __repr__(self) -> str:

@@ -140,7 +140,7 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
 # -- regression --------------------------------------------------------------------------------
 
 def mean_absolute_error(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
-    """sum_i w_i mean_j |y_pred_ij - y_true_ij| / sum_i w_i."""
+    """``sum_i w_i mean_j |y_pred_ij - y_true_ij| / sum_i w_i``."""
     return evaluate(MeanAbsoluteError(), y_true, y_pred, sample_weight)
 
 

@@ -28,7 +28,7 @@ _ERRORS = ops.METRIC_ERROR_KINDS
 
 
 class MeanAbsoluteError(MeanSumMetric):
-    """Mean absolute error: sum_i w_i mean_j |y_pred_ij - y_true_ij| / sum_i w_i.
+    """Mean absolute error: ``sum_i w_i mean_j |y_pred_ij - y_true_ij| / sum_i w_i``.
 
     Parameters
     ----------

@@ -123,7 +123,7 @@ class Optimizer:
     # -- learning rate ----------------------------------------------------------------------
     @property
     def learning_rate(self) -> float:
-        """The rate the next update uses (Keras: a schedule is evaluated at `iterations`).
+        """The rate the next update uses (as in Keras, a schedule is evaluated at `iterations`).
 
         Settable: a float replaces the rate (or a schedule); a schedule replaces it.
         """
@@ -161,6 +161,7 @@ class Optimizer:
     # -- build and step ---------------------------------------------------------------------
     @property
     def built(self) -> bool:
+        """True once `build` has allocated the optimizer state."""
         return self._state is not None
 
     def build(self, variables: np.ndarray | Sequence[np.ndarray],
