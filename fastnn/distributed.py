@@ -18,13 +18,17 @@ identical on all ranks: training with n ranks equals one process with the same
 global batch size, to round-off (the summation order differs).
 
 What else crosses ranks, per step: the batch's loss sum, correct count and row
-count (one 3-number allreduce, so logs and callbacks see global figures), and,
+count (one 3-number allreduce, so the loss and accuracy in the logs are global), and,
 for models with non-trainable state (BatchNormalization's moving statistics), the
 average of that state (one more small allreduce). Within a step a
 BatchNormalization layer normalizes with the statistics of its rank's rows (as
 PyTorch's DistributedDataParallel does without SyncBatchNorm), so with batch
 norm n ranks are not bit-for-bit one process. Dropout and noise layers draw
 different masks on each rank (their keys are offset by the rank).
+
+Other compiled metrics (AUC, precision, ...) accumulate over each rank's own rows;
+at the end of each epoch rank 0's logs are broadcast, so every rank's callbacks see
+the same figures (those metrics then describe rank 0's share of the data).
 
 Only rank 0 prints progress and runs the callbacks that write files
 (ModelCheckpoint, CSVLogger, TensorBoard); every rank runs the others on the
@@ -129,6 +133,11 @@ class MPIStrategy:
         if state_arena.size:
             self.comm.Allreduce(self._mpi.IN_PLACE, state_arena, op=self._mpi.SUM)
             np.multiply(state_arena, 1.0 / self.size, out=state_arena)
+
+    def broadcast_logs(self, logs: dict) -> dict:
+        """Rank 0's epoch logs on every rank (compiled metric objects other than loss and
+        accuracy see only their rank's rows: all ranks then act on rank 0's figures)."""
+        return self.comm.bcast(logs, root=0)
 
     def broadcast_stop(self, stop: bool) -> bool:
         """Rank 0's decision to stop training, on every rank."""

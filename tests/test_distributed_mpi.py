@@ -65,6 +65,18 @@ def test_batch_norm_and_dropout_stay_in_sync(tmp_path):
     assert np.isfinite(got["history"]["loss"]).all()
 
 
+def test_rank_local_metrics_give_every_rank_the_same_logs(tmp_path):
+    # An AUC accumulates over each rank's own rows; ReduceLROnPlateau on it halves the
+    # rate after every epoch but the first (min_delta=1): rank 0's logs are broadcast,
+    # so all ranks agree.
+    r, out = launch(tmp_path, "--auc", "--epochs", "3")
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.load(open(out + ".json"))
+    assert got["same_logs"] and got["diff"] == 0.0
+    # (first epoch: the baseline; then a cut per epoch, logged from the epoch after)
+    np.testing.assert_allclose(got["history"]["learning_rate"], [0.01, 0.01, 0.005])
+
+
 def test_early_stopping_on_rank_0_stops_every_rank(tmp_path):
     r, out = launch(tmp_path, "--early-stop", "--epochs", "6")
     assert r.returncode == 0, r.stderr[-2000:]

@@ -927,6 +927,8 @@ class Sequential:
                     for k, v in self._evaluate_arrays(*val, val_chunk).items():
                         logs["val_" + k] = v
                 logs["learning_rate"] = self._last_learning_rate()
+                if self._strategy is not None and self._metric_objs:
+                    logs = self._strategy.broadcast_logs(logs)  # same figures on every rank
                 for cb in cbs:
                     cb.on_epoch_end(epoch, logs)
                 if self._strategy is not None:  # rank 0's callbacks decide for every rank

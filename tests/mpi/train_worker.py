@@ -17,7 +17,7 @@ def data(n=192, features=12, classes=4):
     return x, y
 
 
-def model(optimizer, batch_norm=False, dropout=0.0):
+def model(optimizer, batch_norm=False, dropout=0.0, auc=False):
     stack = [layers.Dense(16, activation="tanh")]
     if batch_norm:
         stack.append(layers.BatchNormalization())
@@ -25,7 +25,8 @@ def model(optimizer, batch_norm=False, dropout=0.0):
         stack.append(layers.Dropout(dropout))
     m = fastnn.Sequential(stack + [layers.Dense(4)], seed=3, dtype="float64")
     opt = fastnn.optimizers.SGD(0.1, momentum=0.9) if optimizer == "sgd" else fastnn.optimizers.Adam(0.01)
-    m.compile(optimizer=opt, loss="softmax_cross_entropy", metrics=["accuracy"])
+    metrics = ["accuracy"] + ([fastnn.metrics.AUC(multi_label=True)] if auc else [])
+    m.compile(optimizer=opt, loss="softmax_cross_entropy", metrics=metrics)
     return m
 
 
@@ -48,13 +49,17 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--fail-rank", type=int, default=-1)
     ap.add_argument("--early-stop", action="store_true")
+    ap.add_argument("--auc", action="store_true", help="an AUC metric and ReduceLROnPlateau on it")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     fastnn.set_num_threads(1)
     strategy = MPIStrategy()
     x, y = data()
-    m = model(a.optimizer, a.batch_norm, a.dropout)
+    m = model(a.optimizer, a.batch_norm, a.dropout, a.auc)
     cbs = []
+    if a.auc:  # acts on a rank-local metric: every rank must take the same decision
+        cbs.append(callbacks.ReduceLROnPlateau(monitor="auc", mode="max", factor=0.5, patience=0,
+                                               min_delta=1.0))
     if a.fail_rank >= 0:
         cbs.append(FailAt(a.fail_rank, strategy, 2))
     if a.early_stop:  # stops after the 2nd epoch: loss never improves by 10
@@ -63,10 +68,11 @@ def main():
                  strategy=strategy, validation_data=(x[:50], y[:50]))
     diff = strategy.max_weight_difference(m)
     epochs = strategy.comm.allgather(len(hist.history["loss"]))
+    same_logs = all(h == hist.history for h in strategy.comm.allgather(hist.history))
     if strategy.is_chief:
         np.save(a.out + ".npy", m.param_arena)
         with open(a.out + ".json", "w") as f:
-            json.dump({"history": hist.history, "diff": diff, "epochs_by_rank": epochs,
+            json.dump({"history": hist.history, "diff": diff, "epochs_by_rank": epochs, "same_logs": same_logs,
                        "size": strategy.size}, f)
 
 
