@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -50,8 +51,10 @@ def data(tmp_path_factory):
 
 def run(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
+    # From a neutral folder: `python -m` puts the working directory first on sys.path, and
+    # a source checkout there (CI runs from one) would shadow the installed, built package.
     return subprocess.run([sys.executable, "-m", "fastnn", *argv], capture_output=True, text=True,
-                          env=full_env, timeout=120)
+                          env=full_env, timeout=120, cwd=tempfile.gettempdir())
 
 
 def parse_metrics(text: str) -> dict[str, float]:
