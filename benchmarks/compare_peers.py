@@ -454,7 +454,8 @@ def header(threads, names, log=print) -> None:
     log("versions: " + ", ".join(versions))
     log(f"threads: {threads} (fastnn.set_num_threads, torch.set_num_threads, "
         f"XLA_FLAGS={os.environ.get('XLA_FLAGS')!r}, threadpoolctl BLAS limit for numpy/sklearn, "
-        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')})")
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')})")
     log("command: " + " ".join([os.path.basename(sys.executable)] + sys.argv))
     log("frameworks: " + ",".join(names))
 

@@ -10,6 +10,12 @@ void scipy_sgemm_(const char *transa, const char *transb, const int *m, const in
 void scipy_dgemm_(const char *transa, const char *transb, const int *m, const int *n, const int *k,
                   const double *alpha, const double *a, const int *lda, const double *b,
                   const int *ldb, const double *beta, double *c, const int *ldc);
+void scipy_sgemv_(const char *trans, const int *m, const int *n, const float *alpha, const float *a,
+                  const int *lda, const float *x, const int *incx, const float *beta, float *y,
+                  const int *incy);
+void scipy_dgemv_(const char *trans, const int *m, const int *n, const double *alpha, const double *a,
+                  const int *lda, const double *x, const int *incx, const double *beta, double *y,
+                  const int *incy);
 void scipy_openblas_set_num_threads(int n);
 int scipy_openblas_get_num_threads(void);
 #endif
