@@ -13,13 +13,14 @@ import math
 import os
 import re
 import sys
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+
+from fastnn.saving import atomic_write
 
 __all__ = ["DataError", "UsageError", "Dataset", "MNIST_HELP", "CHECKS", "CONFIG_SECTIONS", "load_data",
            "load_config", "infer_task", "prepare_targets", "write_predictions"]
@@ -592,38 +593,23 @@ def write_predictions(path: str, values: np.ndarray, kind: str) -> None:
     kind is "labels" (integers, one column "label"), "proba" (columns proba_0..)
     or "values" (columns output_0..); a .csv gets that header row.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise DataError(f"--output: {path}: the directory {directory} does not exist")
-    if os.path.isdir(path):
-        raise DataError(f"--output: {path}: is a directory")
     suffix = os.path.splitext(path)[1].lower()
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+
+    def write(f) -> None:
+        if suffix == ".npy":
+            np.save(f, values, allow_pickle=False)
+            return
+        table = values.reshape(len(values), -1)
+        if kind == "labels":
+            header, fmt = "label", "%d"
+        else:
+            prefix = "proba" if kind == "proba" else "output"
+            header = ",".join(f"{prefix}_{j}" for j in range(table.shape[1]))
+            # Enough digits to read back the same float (9 for float32, 17 for float64).
+            fmt = "%.9g" if values.dtype == np.float32 else "%.17g"
+        np.savetxt(f, table, fmt=fmt, delimiter=",", header=header, comments="")
+
     try:
-        with os.fdopen(fd, "wb") as f:
-            if suffix == ".npy":
-                np.save(f, values, allow_pickle=False)
-            else:
-                table = values.reshape(len(values), -1)
-                if kind == "labels":
-                    header, fmt = "label", "%d"
-                else:
-                    prefix = "proba" if kind == "proba" else "output"
-                    header = ",".join(f"{prefix}_{j}" for j in range(table.shape[1]))
-                    # Enough digits to read back the same float (9 for float32, 17 for float64).
-                    fmt = "%.9g" if values.dtype == np.float32 else "%.17g"
-                np.savetxt(f, table, fmt=fmt, delimiter=",", header=header, comments="")
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        atomic_write(path, write)
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise DataError(f"--output: {exc}") from None

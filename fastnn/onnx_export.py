@@ -37,7 +37,6 @@ when `export_onnx` runs.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
@@ -407,7 +406,7 @@ def _write_bytes(data: bytes, path: Any) -> None:
     if hasattr(path, "write"):
         path.write(data)
         return
-    from fastnn.saving import _file_mode, _fsync_directory
+    from fastnn.saving import atomic_write
     try:
         target = os.fspath(path)
     except TypeError:
@@ -415,26 +414,7 @@ def _write_bytes(data: bytes, path: Any) -> None:
                         f"got {path!r}") from None
     if not isinstance(target, str) or not target:
         raise ValueError(f"path: expected a non-empty str path, got {path!r}")
-    directory = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"{target}: the directory {directory} does not exist")
-    if os.path.isdir(target):
-        raise IsADirectoryError(f"{target}: is a directory")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode(target))
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
+    atomic_write(target, lambda f: f.write(data))
 
 
 def export_onnx(model: Any, path: str | os.PathLike | IO[bytes] | None, *, opset: int | None = None,

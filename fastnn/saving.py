@@ -41,7 +41,7 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from typing import Any
+from typing import IO, Any, Callable
 
 import numpy as np
 
@@ -541,6 +541,22 @@ def _write_archive(filepath, kind: str, dtype: np.dtype, config: dict,
     path = os.fspath(filepath)
     if not isinstance(path, str) or not path:
         raise ValueError(f"filepath: expected a non-empty path, got {filepath!r}")
+    try:
+        config_bytes = json.dumps(config, default=_json_default, indent=1).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: the model's configuration {exc}") from exc
+    atomic_write(path, lambda f: _write_zip(f, kind, dtype, config, arrays, path, config_bytes),
+                 overwrite=overwrite)
+
+
+def atomic_write(path: str, write: Callable[[IO[bytes]], None], overwrite: bool = True) -> None:
+    """Write a file through ``write(f)`` into a temporary file beside `path`, fsync it and
+    rename it over `path`: a failure or a crash at any point leaves the previous file whole.
+
+    Raises FileNotFoundError (no such directory), IsADirectoryError, and FileExistsError
+    when `path` exists and `overwrite` is False. (Also used by the ONNX export and the
+    command line's prediction files.)
+    """
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{path}: the directory {directory} does not exist")
@@ -548,14 +564,10 @@ def _write_archive(filepath, kind: str, dtype: np.dtype, config: dict,
         raise IsADirectoryError(f"{path}: is a directory")
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"{path}: exists and overwrite=False")
-    try:
-        config_bytes = json.dumps(config, default=_json_default, indent=1).encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: the model's configuration {exc}") from exc
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            _write_zip(f, kind, dtype, config, arrays, path, config_bytes)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _file_mode(path))
