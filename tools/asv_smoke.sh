@@ -36,6 +36,7 @@ benches=(
     --bench "bench_toolkit\.TabularLayerKernels\..*\('float32', 1\)"
     --bench "bench_overhead\.TinyCalls\..*\((1, 16, 'float32', 1|8, 64, 'float64', 2)\)"
     --bench "bench_mnist\.MnistEpoch\..*\('sample-6k', 'float32', 1\)"
+    --bench "bench_ensemble\.EnsembleFit\.(time_epoch|track_train_loss)\('64-64-10', 8, 32, 1\)"
 )
 
 export HOME="$work"  # asv keeps its machine file in ~/.asv-machine.json
