@@ -22,8 +22,9 @@ PATH="$work/build-env/bin:$PATH" auditwheel repair --exclude libscipy_openblas.s
     -w "$work/wheelhouse" "$work"/dist/fastnn-*.whl > "$work/repair.log" 2>&1 \
     || { tail -20 "$work/repair.log"; exit 1; }
 wheel="$(ls "$work"/wheelhouse/fastnn-*manylinux*.whl)"
-unzip -l "$wheel" | grep -q "fastnn.libs/libgomp-" || { echo "repaired wheel holds no vendored libgomp"; exit 1; }
-unzip -l "$wheel" | grep -q "fastnn/py.typed" || { echo "wheel lacks py.typed"; exit 1; }
+listing="$(unzip -l "$wheel")"  # (grep -q on a pipe would SIGPIPE unzip and fail under pipefail)
+grep -q "fastnn.libs/libgomp-" <<<"$listing" || { echo "repaired wheel holds no vendored libgomp"; exit 1; }
+grep -q "fastnn/py.typed" <<<"$listing" || { echo "wheel lacks py.typed"; exit 1; }
 python3 -m venv "$work/run-env"
 "$work/run-env/bin/pip" install -q "$wheel"
 cd "$work"
