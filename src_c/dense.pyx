@@ -21,24 +21,12 @@ from libc.string cimport memset
 from libc.string cimport memcpy
 
 from _activations cimport (ACT_COUNT, ACT_LINEAR, ACT_PARALLEL_MIN, act_backward_row,
-                           act_bias_cols, act_needs_z, act_rowwise, arrays_overlap,
-                           bias_act_row, softmax_row)
+                           act_bias_cols_par, act_needs_z, act_rowwise, arrays_overlap,
+                           bias_act_rows, softmax_row)
 from _arrays cimport check_array, data_or_null, float_type
 from _blas cimport gemm_par
 
 cnp.import_array()
-
-
-cdef void bias_act_forward(floating* z, floating* y, const floating* b, Py_ssize_t n,
-                           Py_ssize_t units, int act, floating alpha, int n_threads) noexcept nogil:
-    """z[i, :] += b and y[i, :] := act(z[i, :]) for the first n rows (b may be NULL; y may be z)."""
-    cdef Py_ssize_t i
-    if n_threads > 1 and n * units >= ACT_PARALLEL_MIN:
-        for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            bias_act_row(z + i * units, y + i * units, b, units, act, alpha)
-    else:
-        for i in range(n):
-            bias_act_row(z + i * units, y + i * units, b, units, act, alpha)
 
 
 cdef void act_bias_backward(floating* d, const floating* y, const floating* z, floating* db,
@@ -48,7 +36,7 @@ cdef void act_bias_backward(floating* d, const floating* y, const floating* z, f
 
     y is the forward output; z (NULL unless act_needs_z) the pre-activation.
     """
-    cdef Py_ssize_t i, j, t, c0, c1, step
+    cdef Py_ssize_t i, j
     if act_rowwise(act):  # row-wise Jacobian: rows are independent, columns are not
         for i in range(n):
             act_backward_row(act, alpha, d + i * units, y + i * units, NULL, units)
@@ -59,20 +47,8 @@ cdef void act_bias_backward(floating* d, const floating* y, const floating* z, f
             for j in range(units):
                 db[j] += d[i * units + j]
         return
-    # Threads split the columns into one contiguous range each (a multiple of 16
-    # wide): each column's bias-gradient sum stays in row order, so the result is
-    # the same bit for bit whatever the thread count, and every thread streams
-    # long contiguous row segments (64-column blocks, measured: 3x slower, as each
-    # row of a 2048-wide layer then lands on a new page).
-    step = ((units + n_threads - 1) // n_threads + 15) // 16 * 16
-    if n_threads > 1 and units > 16 and n * units >= ACT_PARALLEL_MIN:
-        for t in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
-            c0 = t * step
-            c1 = min(c0 + step, units)
-            if c1 > c0:
-                act_bias_cols(d, y, z, db, n, units, act, alpha, c0, c1)
-    else:
-        act_bias_cols(d, y, z, db, n, units, act, alpha, 0, units)
+    act_bias_cols_par(d, y, z, db, n, units, act, alpha, n_threads,
+                      n * units >= ACT_PARALLEL_MIN)
 
 
 cdef void _dense_forward(const floating* x, const floating* w, const floating* b, floating* out,
@@ -81,10 +57,10 @@ cdef void _dense_forward(const floating* x, const floating* w, const floating* b
     if z == NULL:  # in place in out
         gemm_par(False, False, n, units, n_in, 1, x, n_in, w, units, 0, out, units, n_threads)
         if b != NULL or act != ACT_LINEAR:
-            bias_act_forward(out, out, b, n, units, act, alpha, n_threads)
+            bias_act_rows(out, out, b, n, units, act, alpha, n_threads)
     else:
         gemm_par(False, False, n, units, n_in, 1, x, n_in, w, units, 0, z, units, n_threads)
-        bias_act_forward(z, out, b, n, units, act, alpha, n_threads)
+        bias_act_rows(z, out, b, n, units, act, alpha, n_threads)
 
 
 cdef void _dense_backward(const floating* x, const floating* w, const floating* y, const floating* z,

@@ -35,8 +35,9 @@ cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
 
-from _activations cimport (ACT_COUNT, ACT_LINEAR, ACT_PARALLEL_MIN, act_bias_cols, act_needs_z,
-                           act_rowwise, bias_act_row)
+from _activations cimport (ACT_COUNT, ACT_LINEAR, ACT_PARALLEL_MIN, act_bias_cols,
+                           act_bias_cols_par, act_needs_z, act_rowwise, bias_act_row,
+                           bias_act_rows)
 from _arrays cimport check_array, first_bad_label, float_type
 from _blas cimport gemm_par, gemm_rm
 from _math cimport fexp, flog
@@ -154,34 +155,6 @@ cdef void member_gemms(bint ta, bint tb, int m, int nn, int kk,
                      c + k * c_step, ldc, n_threads)
 
 
-cdef void bias_act_pass(floating* z, floating* y, const floating* b, Py_ssize_t n,
-                        Py_ssize_t width, int act, floating alpha, int n_threads) noexcept nogil:
-    """z[i] += b, y[i] = act(z[i]) for the first n rows of width columns (y may be z)."""
-    cdef Py_ssize_t i
-    if n_threads > 1 and n * width >= ACT_PARALLEL_MIN:
-        for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            bias_act_row(z + i * width, y + i * width, b, width, act, alpha)
-    else:
-        for i in range(n):
-            bias_act_row(z + i * width, y + i * width, b, width, act, alpha)
-
-
-cdef void act_bias_pass(floating* d, const floating* y, const floating* z, floating* db,
-                        Py_ssize_t n, Py_ssize_t width, int act, floating alpha,
-                        int n_threads) noexcept nogil:
-    """d *= act'(.), db = column sums of d; threads split columns (sums stay in row order)."""
-    cdef Py_ssize_t t, c0, c1
-    cdef Py_ssize_t step = ((width + n_threads - 1) // n_threads + 15) // 16 * 16
-    if n_threads > 1 and width > 16 and n * width >= ACT_PARALLEL_MIN:
-        for t in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
-            c0 = t * step
-            c1 = min(c0 + step, width)
-            if c1 > c0:
-                act_bias_cols(d, y, z, db, n, width, act, alpha, c0, c1)
-    else:
-        act_bias_cols(d, y, z, db, n, width, act, alpha, 0, width)
-
-
 cdef void forward(const Plan* p, const floating* x, Py_ssize_t n, const floating* params,
                   floating* acts, floating* zs, int act, floating alpha,
                   int n_threads) noexcept nogil:
@@ -203,7 +176,7 @@ cdef void forward(const Plan* p, const floating* x, Py_ssize_t n, const floating
             xin = acts + p.a_off[l - 1]
             member_gemms(False, False, <int>n, u, a, xin, N * a, a,
                          params + p.w_off[l], u, <Py_ssize_t>a * u, z, width, u, N, n_threads)
-        bias_act_pass(z, y, params + p.b_off[l], n, width, la, alpha, n_threads)
+        bias_act_rows(z, y, params + p.b_off[l], n, width, la, alpha, n_threads)
 
 
 cdef void backward(const Plan* p, const floating* x, Py_ssize_t n, const floating* params,
@@ -220,9 +193,10 @@ cdef void backward(const Plan* p, const floating* x, Py_ssize_t n, const floatin
         u = p.dims[l + 1]
         width = N * u
         la = ACT_LINEAR if l == p.n_layers - 1 else act
-        act_bias_pass(cur, acts + p.a_off[l],
+        act_bias_cols_par(cur, acts + p.a_off[l],
                       zs + p.a_off[l] if (zs != NULL and act_needs_z(la)) else NULL,
-                      grads + p.b_off[l], n, width, la, alpha, n_threads)
+                      grads + p.b_off[l], n, width, la, alpha, n_threads,
+                      n * width >= ACT_PARALLEL_MIN)
         if l == 0:
             # dW0_all = X^T @ delta_all: one GEMM for every member
             gemm_par(True, False, a, width, <int>n, 1, x, a, cur, width, 0, grads + p.w_off[0],

@@ -17,7 +17,7 @@ gradient sums of the backward passes are accumulated in double too.
 
 Threads. Column sums (batch statistics, parameter gradients) split the
 columns into one contiguous range per thread (a multiple of 32 wide; as
-dense.pyx's act_bias_backward), so each column is summed in row order by one
+_activations.pxd's act_bias_cols_par), so each column is summed in row order by one
 thread; row statistics and every element-wise pass (outputs, input gradients)
 split the rows. No result depends on the thread count, bit for bit.
 

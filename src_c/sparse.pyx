@@ -38,7 +38,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint32_t
 from libc.string cimport memcpy, memset
 
-from _activations cimport (ACT_COUNT, ACT_LINEAR, act_backward_row, act_bias_cols,
+from _activations cimport (ACT_COUNT, ACT_LINEAR, act_backward_row, act_bias_cols_par,
                            act_forward_row, act_needs_z, act_rowwise, arrays_overlap,
                            bias_act_row)
 from _arrays cimport check_array, data_or_null, float_type
@@ -338,7 +338,7 @@ cdef void _csr_backward(const int64_t* tptr, const int32_t* trow, const floating
                         Py_ssize_t n, floating* d, const floating* y, const floating* z,
                         floating* dw, floating* db, floating* scratch, Py_ssize_t n_in,
                         Py_ssize_t units, int act, floating alpha, int n_threads) noexcept nogil:
-    cdef Py_ssize_t i, t, c0, c1, step
+    cdef Py_ssize_t i, t
     cdef Py_ssize_t blk = unit_block(<floating>0), n_blk = (units + blk - 1) // blk
     cdef bint par = n_threads > 1 and <double>(tptr[n_in] + n) * units >= SPARSE_PARALLEL_MIN
     if act_rowwise(act):  # softmax family: the Jacobian couples a row's columns
@@ -346,17 +346,7 @@ cdef void _csr_backward(const int64_t* tptr, const int32_t* trow, const floating
             act_backward_row(act, alpha, d + i * units, y + i * units, NULL, units)
         act = ACT_LINEAR
     if act != ACT_LINEAR or db != NULL:
-        # Threads split the units into contiguous ranges (multiples of 16 wide): each
-        # bias-gradient sum runs over the rows in order, in one thread.
-        step = ((units + n_threads - 1) // n_threads + 15) // 16 * 16
-        if par and units > 16:
-            for t in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
-                c0 = t * step
-                c1 = min(c0 + step, units)
-                if c1 > c0:
-                    act_bias_cols(d, y, z, db, n, units, act, alpha, c0, c1)
-        else:
-            act_bias_cols(d, y, z, db, n, units, act, alpha, 0, units)
+        act_bias_cols_par(d, y, z, db, n, units, act, alpha, n_threads, par)
     # dW = X^T dZ by blocks of units; threads split the blocks: each element of dW is
     # written once, by one thread, summed over the batch rows in increasing order. Each
     # block of dZ is first packed contiguously: read in place, its rows (one every
