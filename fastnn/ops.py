@@ -18,9 +18,14 @@ from fastnn._threads import get_num_threads
 _batch.set_blas_threads(1)
 
 gather_rows = _batch.gather_rows
-all_finite = _batch.all_finite
 check_labels = _batch.check_labels
 softmax_rows = _dense.softmax_rows
+DenseChain = _dense.DenseChain  # predict's latency path: Dense layers in one call
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """True when a C-contiguous float array holds no NaN or infinity (no temporaries)."""
+    return _batch.all_finite(a, get_num_threads())
 
 
 def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray,
@@ -335,12 +340,36 @@ CSR_CODES: dict[str, int] = dict(_sparse.CSR_CODES)
 
 def zero_skip_pays(density: float, rows: int) -> bool:
     """Whether dense input rows of this density run faster through the sparse kernels."""
+    if rows == 1:
+        # The dense one-row product skips zero inputs itself (_blas.pxd row_times):
+        # W2's batch-1 predict on MNIST-like rows took 10.3 us dense, 13.0 us as CSR.
+        return False
     if rows >= _sparse.CSC_MIN_ROWS:
         # The batch threshold was measured at one thread. With more, the dense GEMM
         # splits across the team and wins end to end: the MNIST demo (784-256-256-10,
         # batch 128, density 0.19, 2 threads) ran 5-10% faster dense in 4 runs of 4.
         return get_num_threads() == 1 and density < ZERO_SKIP_DENSITY_BATCH
     return density < ZERO_SKIP_DENSITY_ROW
+
+
+def zero_skip_depends_on_density(rows: int) -> bool:
+    """False where zero_skip_pays answers "dense" whatever the density."""
+    return rows > 1 and (rows < _sparse.CSC_MIN_ROWS or get_num_threads() == 1)
+
+
+# Rows of a large input that estimate its density: evenly spaced, so the estimate
+# costs microseconds instead of a pass over the data (count_nonzero of 32768 x 784
+# float32 took 16 ms, more than a tenth of a W1 epoch), and is the same for the same
+# data. The density only picks a kernel; it is never part of a result.
+_DENSITY_SAMPLE_ROWS = 1024
+
+
+def estimate_density(X: np.ndarray) -> float:
+    """Fraction of nonzero entries of a 2-D array (of up to _DENSITY_SAMPLE_ROWS
+    evenly spaced rows when it has more)."""
+    if len(X) > _DENSITY_SAMPLE_ROWS:
+        X = X[::len(X) // _DENSITY_SAMPLE_ROWS]
+    return np.count_nonzero(X) / X.size
 
 
 class SparseRows:

@@ -23,7 +23,7 @@ from libc.string cimport memcpy
 from _activations cimport (ACT_COUNT, ACT_LINEAR, ACT_PARALLEL_MIN, act_backward_row,
                            act_bias_cols_par, act_needs_z, act_rowwise, arrays_overlap,
                            bias_act_rows, softmax_row)
-from _arrays cimport check_array, data_or_null, float_type
+from _arrays cimport check_array, data_or_null, finite_floats, float_type
 from _blas cimport gemm_par
 
 cnp.import_array()
@@ -181,3 +181,111 @@ def softmax_rows(cnp.ndarray z, Py_ssize_t n):
         with nogil:
             for i in range(n):
                 softmax_row(<double*>cnp.PyArray_DATA(z) + i * k, k)
+
+
+cdef class DenseChain:
+    """A stack of dense layers run for a few rows in one call: the latency path of predict.
+
+    Built once from the layers' (kernel, bias, activation code, alpha); `run` checks
+    the input cheaply and runs every layer back to back on buffers it owns (no
+    Python between layers). The kernel and bias arrays are referenced, not copied:
+    weights set in place (set_weights, an optimizer step) are seen by the next run.
+
+    Parameters
+    ----------
+    layers : list of (w, b, act, alpha); w (n_in, units) C-contiguous float32 or
+        float64, all one dtype, each layer's n_in the previous layer's units; b
+        (units,) or None
+    max_rows : the most rows one run takes
+    softmax : apply a row softmax to the last layer's output
+    """
+    cdef list _keep
+    cdef int t, n_layers, max_rows, softmax
+    cdef Py_ssize_t n_in, n_out
+    cdef cnp.ndarray _ptrs, _dims, _alphas
+
+    def __init__(self, list layers, int max_rows, bint softmax):
+        if not layers:
+            raise ValueError("layers: expected at least one (w, b, act, alpha) tuple, got none")
+        if max_rows < 1:
+            raise ValueError(f"max_rows: expected an integer >= 1, got {max_rows}")
+        cdef int t = float_type(layers[0][0], "layers[0] w")
+        cdef Py_ssize_t i, k = len(layers), n_in = (<cnp.ndarray>layers[0][0]).shape[0], units
+        self._keep = []
+        # Per layer: w, b, out, z pointers; n_in, units, act; alpha. int64/float64 arrays
+        # hold them (freed with the object).
+        self._ptrs = cnp.PyArray_ZEROS(2, [k, 4], cnp.NPY_INTP, 0)
+        self._dims = cnp.PyArray_ZEROS(2, [k, 3], cnp.NPY_INTP, 0)
+        self._alphas = cnp.PyArray_ZEROS(1, [k], cnp.NPY_FLOAT64, 0)
+        cdef Py_ssize_t* ptrs = <Py_ssize_t*>cnp.PyArray_DATA(self._ptrs)
+        cdef Py_ssize_t* dims = <Py_ssize_t*>cnp.PyArray_DATA(self._dims)
+        cdef double* alphas = <double*>cnp.PyArray_DATA(self._alphas)
+        for i in range(k):
+            w, b, act, alpha = layers[i]
+            check_array(w, f"layers[{i}] w", t, 2, n_in, -1, False)
+            if (<cnp.ndarray>w).shape[0] != n_in:
+                raise ValueError(f"layers[{i}] w: expected {n_in} rows (the previous layer's units), "
+                                 f"got {(<cnp.ndarray>w).shape[0]}")
+            units = (<cnp.ndarray>w).shape[1]
+            bp = data_or_null(b, f"layers[{i}] b", t, 1, units, -1, False)
+            if bp != NULL and (<cnp.ndarray>b).shape[0] != units:
+                raise ValueError(f"layers[{i}] b: expected {units} values, got {(<cnp.ndarray>b).shape[0]}")
+            check_act(act, True)
+            out = cnp.PyArray_EMPTY(2, [max_rows, units], t, 0)
+            z = cnp.PyArray_EMPTY(2, [max_rows, units], t, 0) if act_needs_z(act) else None
+            self._keep += [w, b, out, z]
+            ptrs[4 * i] = <Py_ssize_t>cnp.PyArray_DATA(w)
+            ptrs[4 * i + 1] = <Py_ssize_t>bp
+            ptrs[4 * i + 2] = <Py_ssize_t>cnp.PyArray_DATA(out)
+            ptrs[4 * i + 3] = 0 if z is None else <Py_ssize_t>cnp.PyArray_DATA(z)
+            dims[3 * i], dims[3 * i + 1], dims[3 * i + 2] = n_in, units, act
+            alphas[i] = alpha
+            n_in = units
+        self.t, self.n_layers, self.max_rows, self.softmax = t, k, max_rows, softmax
+        self.n_in, self.n_out = (<cnp.ndarray>layers[0][0]).shape[0], n_in
+
+    def run(self, object x, int n_threads=1):
+        """act(...act(x @ W0 + b0)... @ Wk + bk) (with the row softmax) as a new array,
+        or None when x is not a C-contiguous (n <= max_rows, n_in) array of the
+        chain's dtype holding finite values (the caller then takes its general path,
+        which converts or explains)."""
+        if not isinstance(x, cnp.ndarray):
+            return None
+        cdef cnp.ndarray a = <cnp.ndarray>x
+        if (cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_TYPE(a) != self.t
+                or not cnp.PyArray_IS_C_CONTIGUOUS(a) or cnp.PyArray_DIMS(a)[1] != self.n_in):
+            return None
+        cdef Py_ssize_t n = cnp.PyArray_DIMS(a)[0]
+        if n < 1 or n > self.max_rows:
+            return None
+        cdef cnp.ndarray result = cnp.PyArray_EMPTY(2, [n, self.n_out], self.t, 0)
+        cdef bint ok
+        if self.t == cnp.NPY_FLOAT32:
+            with nogil:
+                ok = self._run(<float*>cnp.PyArray_DATA(a), <float*>cnp.PyArray_DATA(result), n,
+                               max(1, n_threads))
+        else:
+            with nogil:
+                ok = self._run(<double*>cnp.PyArray_DATA(a), <double*>cnp.PyArray_DATA(result), n,
+                               max(1, n_threads))
+        return result if ok else None
+
+    cdef bint _run(self, floating* x, floating* result, Py_ssize_t n, int n_threads) noexcept nogil:
+        cdef Py_ssize_t i, last = self.n_layers - 1
+        cdef const Py_ssize_t* ptrs = <Py_ssize_t*>cnp.PyArray_DATA(self._ptrs)
+        cdef const Py_ssize_t* dims = <Py_ssize_t*>cnp.PyArray_DATA(self._dims)
+        cdef const double* alphas = <double*>cnp.PyArray_DATA(self._alphas)
+        cdef const floating* src = x
+        cdef floating* dst
+        if not finite_floats(x, n * self.n_in, floating is float):
+            return False
+        for i in range(self.n_layers):
+            dst = result if i == last else <floating*>ptrs[4 * i + 2]
+            _dense_forward(src, <floating*>ptrs[4 * i], <floating*>ptrs[4 * i + 1], dst,
+                           <floating*>ptrs[4 * i + 3], <int>n, <int>dims[3 * i], <int>dims[3 * i + 1],
+                           <int>dims[3 * i + 2], <floating>alphas[i], n_threads)
+            src = dst
+        if self.softmax:
+            for i in range(n):
+                softmax_row(result + i * self.n_out, self.n_out)
+        return True

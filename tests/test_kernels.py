@@ -536,6 +536,33 @@ def test_all_finite_2d():
     assert not ops.all_finite(a)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_all_finite_large_array_split_over_threads(dtype, n_threads):
+    # From 2**21 elements the scan is split over the OpenMP team: a bad value in any
+    # part (the first, a boundary between parts, the last element) must be found.
+    from fastnn._core import batch
+    size = (1 << 21) + 37
+    a = np.zeros(size, dtype)
+    a[::4099] = np.finfo(dtype).max
+    assert batch.all_finite(a, n_threads)
+    for pos in sorted({0, size // 3, size // 2 - 1, size // 2, 2 * size // 3, size - 1}):
+        for bad in (np.nan, -np.inf):
+            a[pos] = bad
+            assert not batch.all_finite(a, n_threads), (pos, bad)
+            assert not batch.all_finite(a.reshape(-1, 1), n_threads)
+            a[pos] = 0
+
+
+def test_estimate_density_of_large_and_small_inputs():
+    rng = np.random.default_rng(16)
+    small = (rng.random((50, 40)) < 0.3).astype(np.float32)
+    assert ops.estimate_density(small) == np.count_nonzero(small) / small.size
+    big = (rng.random((40000, 30)) < 0.2).astype(np.float32)  # sampled rows
+    assert abs(ops.estimate_density(big) - 0.2) < 0.01
+    assert ops.estimate_density(np.zeros((5000, 3), np.float32)) == 0.0
+
+
 def test_check_labels():
     labels = np.array([0, 2, 4, 1], np.int64)
     assert ops.check_labels(labels, 5) == -1
