@@ -129,6 +129,7 @@ def main():
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--frameworks", default="fastnn_dense,fastnn_skip,fastnn_csr,jax_jit")
     ap.add_argument("--latency-calls", type=int, default=3000)
+    ap.add_argument("--latency-only", action="store_true", help="skip the training runs")
     args = ap.parse_args()
     if args.threads:
         fastnn.set_num_threads(args.threads)
@@ -143,7 +144,7 @@ def main():
     weights = weights.get_weights()
 
     results = {}
-    for fw in args.frameworks.split(","):
+    for fw in [] if args.latency_only else args.frameworks.split(","):
         if fw == "jax_jit":
             try:
                 import jax  # noqa: F401

@@ -30,6 +30,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport log
 
+from _activations cimport fnn_exp_fwd_f32
 from _arrays cimport check_array, data_or_null, first_bad_label, float_type
 from _math cimport fabs_, fexp, fexpm1, flog, ftanh
 
@@ -392,6 +393,10 @@ cdef inline Py_ssize_t row_argmax(const floating* z, Py_ssize_t k) noexcept nogi
     return best
 
 
+cdef enum:
+    EXP_BLOCK = 256  # float32 exps per call of the vectorized loop without a gradient buffer
+
+
 cdef double rows_xent_sparse(const floating* z, const Job* job, Py_ssize_t i0, Py_ssize_t i1,
                              Py_ssize_t* correct) noexcept nogil:
     # With smoothed targets t' = (1 - ls) onehot(y) + ls / k (sum 1):
@@ -409,6 +414,19 @@ cdef double rows_xent_sparse(const floating* z, const Job* job, Py_ssize_t i0, P
     cdef const floating* zi
     cdef floating* gi
     cdef cnp.int64_t yi
+    # float32: the shifted logits of all rows first, then one vectorized exp over the
+    # block (libm's scalar expf cost ~4 ns per element: 5.7 us of a 128 x 10 batch).
+    cdef bint vec_exp = floating is float and grad != NULL
+    cdef float block[EXP_BLOCK]
+    cdef Py_ssize_t j0, j1
+    if vec_exp:
+        for i in range(i0, i1):
+            zi = z + i * k
+            gi = grad + i * k
+            mx = zi[row_argmax(zi, k)]
+            for j in range(k):
+                gi[j] = zi[j] - mx
+        fnn_exp_fwd_f32(<float*>(grad + i0 * k), (i1 - i0) * k)
     for i in range(i0, i1):
         zi = z + i * k
         yi = labels[i]
@@ -420,10 +438,14 @@ cdef double rows_xent_sparse(const floating* z, const Job* job, Py_ssize_t i0, P
         dz = 0
         if grad != NULL:
             gi = grad + i * k
-            for j in range(k):
-                e = fexp(zi[j] - mx)
-                gi[j] = e
-                s += e
+            if vec_exp:
+                for j in range(k):
+                    s += gi[j]
+            else:
+                for j in range(k):
+                    e = fexp(zi[j] - mx)
+                    gi[j] = e
+                    s += e
             c = <floating>(job.scale * w)
             e = c / s
             if ls_k != 0:
@@ -433,6 +455,16 @@ cdef double rows_xent_sparse(const floating* z, const Job* job, Py_ssize_t i0, P
                 for j in range(k):
                     gi[j] *= e
             gi[yi] -= c * on
+        elif floating is float:  # the same exps as the gradient path, so the same loss
+            j0 = 0
+            while j0 < k:
+                j1 = min(k, j0 + EXP_BLOCK)
+                for j in range(j0, j1):
+                    block[j - j0] = zi[j] - mx
+                fnn_exp_fwd_f32(block, j1 - j0)
+                for j in range(j1 - j0):
+                    s += block[j]
+                j0 = j1
         else:
             for j in range(k):
                 s += fexp(zi[j] - mx)
