@@ -1082,7 +1082,10 @@ class Sequential:
         """Outputs for x: class probabilities for a cross-entropy model, raw values otherwise.
 
         Rows run in chunks of `batch_size` (default 1024) through the model's reused
-        buffers: memory beyond the (n, outputs) result does not grow with n.
+        buffers: memory beyond the (n, outputs) result does not grow with n. One row
+        (up to 8 with zero_skipping="never") of a stack of Dense layers (and Dropout,
+        GaussianNoise) runs as a single kernel call, the latency path: same kernels,
+        same results, ~1 us of Python.
         Thread-safe: concurrent calls on one model take turns (they share those
         buffers); while `fit` runs in another thread it raises RuntimeError.
         """
