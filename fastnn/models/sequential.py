@@ -103,9 +103,11 @@ class Sequential:
         self._wbuf: np.ndarray | None = None
         self._csrbuf: ops.CSRBatchBuffer | None = None
         self._zero_skipping = "auto"
-        # predict's latency path (see _latency_chain): None until first needed, False
-        # when the model has a layer it cannot run; dropped by build() and compile().
+        # predict's latency path (see _predict_few): an ops.DenseChain, None until first
+        # needed, False when the model has a layer it cannot run; dropped by build()
+        # and compile(). _chain_softmax: whether the chain applies the output softmax.
         self._chain: Any = None
+        self._chain_softmax = False
         # One user of the buffers at a time; other threads are refused while fit runs.
         self._lock = ModelLock()
         self._strategy = None  # a fastnn.distributed strategy while fit runs with one
