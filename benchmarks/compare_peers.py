@@ -21,6 +21,8 @@ also compiles the jitted peers); the table shows medians of the windows and fast
     python benchmarks/compare_peers.py [--threads 2] [--windows 5] [--workloads W1,W2,W3]
         [--frameworks fastnn,torch,torch_compile,jax_jit,jax_scan,sklearn,numpy] [--scan 64]
     FASTNN_DATA=/work/shared/data python benchmarks/compare_peers.py --mnist [--epochs 5]
+    python benchmarks/compare_peers.py --predict [--frameworks fastnn,torch,jax_jit,numpy]
+        (W2 inference throughput at batch 4096)
 """
 from __future__ import annotations
 
@@ -405,6 +407,31 @@ def run_throughput(name, names, threads, windows, scan, log=print) -> dict[str, 
     return {k: statistics.median(v) for k, v in rates.items()}
 
 
+def run_predict(names, threads, windows, rows=4096, calls=20, log=print) -> dict[str, float]:
+    """W2 inference throughput: median rows/s of each framework's predict (class labels)
+    on one (rows, 784) float32 array, alternating rotated windows of `calls` calls."""
+    sizes, batch, n = WORKLOADS["W2"]
+    X = np.ascontiguousarray(classification_data(rows, sizes[0], sizes[-1])[0])
+    weights = make_fastnn(sizes).get_weights()
+    trainers = make_trainers(names, sizes, weights, batch, threads, 64, log)
+    expected = trainers["fastnn"].predict(X)
+    rates = {k: [] for k in trainers}
+    for k in list(trainers):  # warm-up (compiles the jitted peers), and the same labels
+        agree = float(np.mean(trainers[k].predict(X) == expected))
+        if agree < 0.999:
+            log(f"  {k}: predicts other labels than fastnn on {1 - agree:.2%} of the rows")
+    order = list(trainers)
+    for w in range(windows):
+        r = w % len(order)
+        for k in order[r:] + order[:r]:
+            time.sleep(0.2)
+            t = time.perf_counter()
+            for _ in range(calls):
+                trainers[k].predict(X)
+            rates[k].append(rows * calls / (time.perf_counter() - t))
+    return {k: statistics.median(v) for k, v in rates.items()}
+
+
 def run_mnist(names, threads, epochs, scan, log=print, row=None) -> dict[str, tuple[float, float, float]]:
     """MNIST W2 for `epochs` epochs per framework: (wall s incl. compile, first epoch s, test acc).
 
@@ -469,6 +496,8 @@ def main(argv=None):
     p.add_argument("--scan", type=int, default=64, help="steps per jit call for jax_scan")
     p.add_argument("--mnist", action="store_true", help="MNIST W2: wall time and test accuracy")
     p.add_argument("--epochs", type=int, default=5, help="epochs of --mnist")
+    p.add_argument("--predict", action="store_true",
+                   help="W2 predict throughput at batch 4096 (rows/s) instead of training")
     args = p.parse_args(argv)
     names = [k.strip() for k in args.frameworks.split(",") if k.strip()]
     bad = [k for k in names if k not in BUILDERS]
@@ -494,6 +523,14 @@ def main(argv=None):
                   flush=True)
 
         run_mnist(names, args.threads, args.epochs, args.scan, row=row)
+        return
+    if args.predict:
+        print(f"\nW2 predict of 4096 rows (class labels), rows/s, medians of {args.windows} "
+              "alternating windows of 20 calls; ratio = fastnn / peer")
+        res = run_predict(names, args.threads, args.windows)
+        print(f"{'framework':<15}{'rows/s':>14}{'fastnn / this':>15}")
+        for k, rate in res.items():
+            print(f"{k:<15}{rate:>14,.0f}{res['fastnn'] / rate:>15.2f}")
         return
     print(f"\nsamples/s, medians of {args.windows} alternating windows (one epoch each) after one "
           f"warm-up epoch; ratio = fastnn / peer (> 1: fastnn faster); jax_scan {args.scan} steps/call")

@@ -21,6 +21,7 @@ gather_rows = _batch.gather_rows
 check_labels = _batch.check_labels
 softmax_rows = _dense.softmax_rows
 DenseChain = _dense.DenseChain  # predict's latency path: Dense layers in one call
+DenseStep = _dense.DenseStep  # a plain Dense stack's training passes, one call each
 
 
 def all_finite(a: np.ndarray) -> bool:

@@ -178,6 +178,9 @@ def test_gradient_check_flags_a_wrong_gradient(monkeypatch):
         return dx
 
     monkeypatch.setattr(Dense, "backward", wrong)
+    # A plain Dense stack trains through ops.DenseStep; take the layer-by-layer path
+    # (in gradient_check's float64 clone too), whose Dense.backward is the broken one.
+    monkeypatch.setattr(fastnn.Sequential, "_dense_step", lambda self: None)
     errors = fastnn.gradient_check(model, X, y)
     first, second = (l.name for l in model.layers)
     assert errors[first] > 5e-3 and errors[second] < 1e-6, errors

@@ -108,6 +108,10 @@ class Sequential:
         # and compile(). _chain_softmax: whether the chain applies the output softmax.
         self._chain: Any = None
         self._chain_softmax = False
+        # The training passes of a plain Dense stack (see _dense_step): an ops.DenseStep
+        # for the buffers of _step_capacity rows, False when the model has other layers.
+        self._step: Any = None
+        self._step_capacity = 0
         # One user of the buffers at a time; other threads are refused while fit runs.
         self._lock = ModelLock()
         self._strategy = None  # a fastnn.distributed strategy while fit runs with one
@@ -121,7 +125,7 @@ class Sequential:
         # The latency chain holds raw pointers into this model's arrays: a copy
         # (pickle, deepcopy) makes its own on first use.
         state = self.__dict__.copy()
-        state["_chain"] = None
+        state["_chain"] = state["_step"] = None
         return state
 
     # -- structure ---------------------------------------------------------------------------
@@ -186,7 +190,7 @@ class Sequential:
             dim = layer.output_dim
         self._sample_shape = shape
         self._make_arenas()
-        self._chain = None
+        self._chain = self._step = None
         self.built = True
 
     def _build_for(self, shape: tuple[int, ...]) -> None:
@@ -480,7 +484,18 @@ class Sequential:
 
     def _loss_and_grads(self, ybuf: np.ndarray, n: int, wbuf: np.ndarray | None = None,
                         x: Any = None) -> tuple[float, float]:
-        out = self._forward(self._xbuf if x is None else x, n, training=True)
+        x = self._xbuf if x is None else x
+        step = self._dense_step()
+        if step is not None and type(x) is np.ndarray:
+            # A stack of plain Dense layers: both passes in one kernel call each.
+            threads = ops.get_num_threads()
+            step.forward(x, n, threads)
+            out = self.layers[-1]._out
+            self._last_out = out
+            loss, correct = self._loss_value(out, ybuf, self._gbuf, n, wbuf)
+            step.backward(x, self._gbuf, n, threads)
+            return loss, correct
+        out = self._forward(x, n, training=True)
         self._last_out = out  # the batch's outputs, intact after backward (for metrics)
         loss, correct = self._loss_value(out, ybuf, self._gbuf, n, wbuf)
         self._backward(n)
@@ -489,6 +504,22 @@ class Sequential:
         for layer in self._penalized:
             loss += layer.penalty()
         return loss, correct
+
+    def _dense_step(self) -> Any:
+        """The training passes as an ops.DenseStep when every layer is a Dense with a
+        built-in activation and no regularizer (else None); made for the current
+        buffers, remade when they grow."""
+        if self._step is not None and self._step_capacity == self._capacity:
+            return self._step or None
+        self._step_capacity = self._capacity
+        self._step = False
+        if (self._sample_shape is not None and len(self._sample_shape) == 1 and self._capacity
+                and all(type(l) is Dense and not l.activation_spec.custom and not l.has_penalty
+                        for l in self.layers)):
+            self._step = ops.DenseStep(
+                [(l.kernel, l.bias, l._out, l._z, l._dkernel, l._dbias, l._dx, l.act, l._alpha)
+                 for l in self.layers], self._capacity)
+        return self._step or None
 
     def _train_step(self, ybuf: np.ndarray, n: int, wbuf: np.ndarray | None = None,
                     x: Any = None, n_global: int | None = None) -> tuple[float, float]:
