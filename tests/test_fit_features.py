@@ -190,3 +190,26 @@ def test_reduce_lr_on_plateau_shows_in_history():
     h = model.fit(X, y, epochs=5, batch_size=40, verbose=0, callbacks=[cb])
     lr = h.history["learning_rate"]
     assert lr[0] == pytest.approx(1e-9) and lr[-1] < lr[0] / 2
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_unshuffled_fit_is_train_on_batch_over_consecutive_slices(sparse):
+    # Without shuffling, fit reads the rows, targets and weights in place (views, no
+    # gather): the same steps as train_on_batch on consecutive slices, short last batch
+    # included, bit for bit.
+    model, X, y = model_and_data(47)
+    twin, _, _ = model_and_data(47)
+    w = np.random.default_rng(2).random(47)
+    if sparse:
+        sp = pytest.importorskip("scipy.sparse")
+        X[np.abs(X) < 0.8] = 0
+        X = sp.csr_matrix(X)
+    history = model.fit(X, y, sample_weight=w, epochs=2, batch_size=10, shuffle=False, verbose=0)
+    losses = []
+    for _ in range(2):
+        batch = [twin.train_on_batch(X[i:i + 10], y[i:i + 10], sample_weight=w[i:i + 10],
+                                     return_dict=True)["loss"] for i in range(0, 47, 10)]
+        losses.append(sum(l * len(y[i:i + 10]) for l, i in zip(batch, range(0, 47, 10))) / 47)
+    assert history.history["loss"] == pytest.approx(losses, rel=1e-13)
+    for a, b in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -923,6 +923,9 @@ class Sequential:
         for cb in cbs:
             cb.on_train_begin()
         order = np.arange(n, dtype=np.int64)
+        # Without shuffling, batches are contiguous rows: dense and CSR inputs, targets and
+        # weights are then read in place (the W1 step gathered 32 rows in ~6 us).
+        index = None if not shuffle and mode in ("dense", "csr") else order
         epoch, loss_sum, correct, seen, epoch_logs = 0, 0.0, 0.0, 0, None
         diverged = False
         try:
@@ -946,13 +949,17 @@ class Sequential:
                     guard.begin_step()
                     # This rank's share of the batch (all of it without a strategy).
                     lo, hi = (start, stop) if self._strategy is None else self._strategy.local_rows(start, stop)
-                    xb = self._batch_input(X, mode, order, lo, hi) if hi > lo else None
-                    ops.gather_rows(targets, order, lo, hi, ybuf)
-                    if wbuf is not None:
-                        ops.gather_rows(weights, order, lo, hi, wbuf)
-                    loss, c = self._train_step(ybuf, hi - lo, wbuf, xb, nb)
+                    xb = self._batch_input(X, mode, index, lo, hi) if hi > lo else None
+                    if index is None:  # rows in order: views, no copies
+                        yb, wb = targets[lo:hi], None if weights is None else weights[lo:hi]
+                    else:
+                        yb, wb = ybuf, wbuf
+                        ops.gather_rows(targets, order, lo, hi, ybuf)
+                        if wbuf is not None:
+                            ops.gather_rows(weights, order, lo, hi, wbuf)
+                    loss, c = self._train_step(yb, hi - lo, wb, xb, nb)
                     if hi > lo:
-                        self._update_metrics(self._last_out, ybuf, hi - lo)
+                        self._update_metrics(self._last_out, yb, hi - lo)
                     loss_sum += loss * nb
                     correct += c
                     seen += nb
