@@ -75,22 +75,18 @@ cdef extern from *:
     #else
     #define FNN_SCAN_LOOP __attribute__((unused)) static
     #endif
-    FNN_SCAN_LOOP uint32_t fnn_max_abs_bits32(const uint32_t* p, ptrdiff_t n) {
-        uint32_t m = 0;
-        for (ptrdiff_t i = 0; i < n; i++) {
-            uint32_t v = p[i] & 0x7FFFFFFFu;
-            m = v > m ? v : m;
-        }
-        return m;
+    /* The largest bit pattern of n floats (as unsigned integers) without the sign bit. */
+    #define FNN_DEFINE_MAX_ABS_BITS(NAME, U, NO_SIGN)                                          \
+    FNN_SCAN_LOOP U NAME(const U* p, ptrdiff_t n) {                                           \
+        U m = 0;                                                                              \
+        for (ptrdiff_t i = 0; i < n; i++) {                                                   \
+            U v = p[i] & NO_SIGN;                                                             \
+            m = v > m ? v : m;                                                                \
+        }                                                                                     \
+        return m;                                                                             \
     }
-    FNN_SCAN_LOOP uint64_t fnn_max_abs_bits64(const uint64_t* p, ptrdiff_t n) {
-        uint64_t m = 0;
-        for (ptrdiff_t i = 0; i < n; i++) {
-            uint64_t v = p[i] & 0x7FFFFFFFFFFFFFFFull;
-            m = v > m ? v : m;
-        }
-        return m;
-    }
+    FNN_DEFINE_MAX_ABS_BITS(fnn_max_abs_bits32, uint32_t, 0x7FFFFFFFu)
+    FNN_DEFINE_MAX_ABS_BITS(fnn_max_abs_bits64, uint64_t, 0x7FFFFFFFFFFFFFFFull)
     """
     cnp.uint32_t max_abs_bits32 "fnn_max_abs_bits32"(const cnp.uint32_t* p, Py_ssize_t n) noexcept nogil
     cnp.uint64_t max_abs_bits64 "fnn_max_abs_bits64"(const cnp.uint64_t* p, Py_ssize_t n) noexcept nogil

@@ -183,7 +183,57 @@ def softmax_rows(cnp.ndarray z, Py_ssize_t n):
                 softmax_row(<double*>cnp.PyArray_DATA(z) + i * k, k)
 
 
-cdef class DenseChain:
+cdef class _DenseLayers:
+    """Per-layer tables of a stack of Dense layers, for kernels that run them in one call.
+
+    _ptrs holds each layer's buffer pointers (width set by the subclass; the kernel
+    first), _dims its (n_in, units, act) and _alphas its activation parameter; _keep
+    the arrays those pointers point into, alive as long as the object.
+    """
+    cdef list _keep
+    cdef int t, n_layers
+    cdef Py_ssize_t n_in, n_out
+    cdef cnp.ndarray _ptrs, _dims, _alphas
+
+    cdef int _start(self, list layers, int width, str what) except -1:
+        if not layers:
+            raise ValueError(f"layers: expected at least one {what}, got none")
+        self.t = float_type(layers[0][0], "layers[0] w")
+        self.n_layers = len(layers)
+        self.n_in = self.n_out = (<cnp.ndarray>layers[0][0]).shape[0]
+        self._keep = []
+        self._ptrs = cnp.PyArray_ZEROS(2, [self.n_layers, width], cnp.NPY_INTP, 0)
+        self._dims = cnp.PyArray_ZEROS(2, [self.n_layers, 3], cnp.NPY_INTP, 0)
+        self._alphas = cnp.PyArray_ZEROS(1, [self.n_layers], cnp.NPY_FLOAT64, 0)
+        return 0
+
+    cdef Py_ssize_t _layer(self, Py_ssize_t i, object w, int act, double alpha, bint has_z) except -1:
+        """Check layer i's kernel (n_in = the previous layer's units) and activation,
+        record them, and return its units (the next layer's n_in)."""
+        cdef Py_ssize_t n_in = self.n_out
+        check_array(w, f"layers[{i}] w", self.t, 2, n_in, -1, False)
+        if (<cnp.ndarray>w).shape[0] != n_in:
+            raise ValueError(f"layers[{i}] w: expected {n_in} rows (the previous layer's units), "
+                             f"got {(<cnp.ndarray>w).shape[0]}")
+        check_act(act, has_z)
+        cdef Py_ssize_t units = (<cnp.ndarray>w).shape[1]
+        cdef Py_ssize_t* dims = <Py_ssize_t*>cnp.PyArray_DATA(self._dims) + 3 * i
+        dims[0], dims[1], dims[2] = n_in, units, act
+        (<double*>cnp.PyArray_DATA(self._alphas))[i] = alpha
+        (<Py_ssize_t*>cnp.PyArray_DATA(self._ptrs))[cnp.PyArray_DIMS(self._ptrs)[1] * i] = \
+            <Py_ssize_t>cnp.PyArray_DATA(w)
+        self.n_out = units
+        return units
+
+    cdef Py_ssize_t _vector(self, object v, str name, Py_ssize_t units, bint writable) except? -1:
+        """Data pointer (as an integer, 0 for None) of an optional (units,) vector."""
+        cdef void* p = data_or_null(v, name, self.t, 1, units, -1, writable)
+        if p != NULL and (<cnp.ndarray>v).shape[0] != units:
+            raise ValueError(f"{name}: expected {units} values, got {(<cnp.ndarray>v).shape[0]}")
+        return <Py_ssize_t>p
+
+
+cdef class DenseChain(_DenseLayers):
     """A stack of dense layers run for a few rows in one call: the latency path of predict.
 
     Built once from the layers' (kernel, bias, activation code, alpha); `run` checks
@@ -199,50 +249,24 @@ cdef class DenseChain:
     max_rows : the most rows one run takes
     softmax : apply a row softmax to the last layer's output
     """
-    cdef list _keep
-    cdef int t, n_layers, max_rows, softmax
-    cdef Py_ssize_t n_in, n_out
-    cdef cnp.ndarray _ptrs, _dims, _alphas
+    cdef int max_rows, softmax
 
     def __init__(self, list layers, int max_rows, bint softmax):
-        if not layers:
-            raise ValueError("layers: expected at least one (w, b, act, alpha) tuple, got none")
         if max_rows < 1:
             raise ValueError(f"max_rows: expected an integer >= 1, got {max_rows}")
-        cdef int t = float_type(layers[0][0], "layers[0] w")
-        cdef Py_ssize_t i, k = len(layers), n_in = (<cnp.ndarray>layers[0][0]).shape[0], units
-        self._keep = []
-        # Per layer: w, b, out, z pointers; n_in, units, act; alpha. int64/float64 arrays
-        # hold them (freed with the object).
-        self._ptrs = cnp.PyArray_ZEROS(2, [k, 4], cnp.NPY_INTP, 0)
-        self._dims = cnp.PyArray_ZEROS(2, [k, 3], cnp.NPY_INTP, 0)
-        self._alphas = cnp.PyArray_ZEROS(1, [k], cnp.NPY_FLOAT64, 0)
+        self._start(layers, 4, "(w, b, act, alpha) tuple")  # pointers: w, b, out, z
+        cdef Py_ssize_t i, units
         cdef Py_ssize_t* ptrs = <Py_ssize_t*>cnp.PyArray_DATA(self._ptrs)
-        cdef Py_ssize_t* dims = <Py_ssize_t*>cnp.PyArray_DATA(self._dims)
-        cdef double* alphas = <double*>cnp.PyArray_DATA(self._alphas)
-        for i in range(k):
+        for i in range(self.n_layers):
             w, b, act, alpha = layers[i]
-            check_array(w, f"layers[{i}] w", t, 2, n_in, -1, False)
-            if (<cnp.ndarray>w).shape[0] != n_in:
-                raise ValueError(f"layers[{i}] w: expected {n_in} rows (the previous layer's units), "
-                                 f"got {(<cnp.ndarray>w).shape[0]}")
-            units = (<cnp.ndarray>w).shape[1]
-            bp = data_or_null(b, f"layers[{i}] b", t, 1, units, -1, False)
-            if bp != NULL and (<cnp.ndarray>b).shape[0] != units:
-                raise ValueError(f"layers[{i}] b: expected {units} values, got {(<cnp.ndarray>b).shape[0]}")
-            check_act(act, True)
-            out = cnp.PyArray_EMPTY(2, [max_rows, units], t, 0)
-            z = cnp.PyArray_EMPTY(2, [max_rows, units], t, 0) if act_needs_z(act) else None
+            units = self._layer(i, w, act, alpha, True)
+            out = cnp.PyArray_EMPTY(2, [max_rows, units], self.t, 0)
+            z = cnp.PyArray_EMPTY(2, [max_rows, units], self.t, 0) if act_needs_z(act) else None
             self._keep += [w, b, out, z]
-            ptrs[4 * i] = <Py_ssize_t>cnp.PyArray_DATA(w)
-            ptrs[4 * i + 1] = <Py_ssize_t>bp
+            ptrs[4 * i + 1] = self._vector(b, f"layers[{i}] b", units, False)
             ptrs[4 * i + 2] = <Py_ssize_t>cnp.PyArray_DATA(out)
             ptrs[4 * i + 3] = 0 if z is None else <Py_ssize_t>cnp.PyArray_DATA(z)
-            dims[3 * i], dims[3 * i + 1], dims[3 * i + 2] = n_in, units, act
-            alphas[i] = alpha
-            n_in = units
-        self.t, self.n_layers, self.max_rows, self.softmax = t, k, max_rows, softmax
-        self.n_in, self.n_out = (<cnp.ndarray>layers[0][0]).shape[0], n_in
+        self.max_rows, self.softmax = max_rows, softmax
 
     def run(self, object x, int n_threads=1):
         """act(...act(x @ W0 + b0)... @ Wk + bk) (with the row softmax) as a new array,
@@ -291,7 +315,7 @@ cdef class DenseChain:
         return True
 
 
-cdef class DenseStep:
+cdef class DenseStep(_DenseLayers):
     """The forward and backward passes of a stack of Dense layers, each in one call.
 
     A training step of a model made only of Dense layers with built-in activations
@@ -309,58 +333,33 @@ cdef class DenseStep:
         All C-contiguous, one float dtype; each n_in the previous layer's units.
     capacity : rows the buffers hold
     """
-    cdef list _keep
-    cdef int t, n_layers
-    cdef Py_ssize_t capacity, n_in
-    cdef cnp.ndarray _ptrs, _dims, _alphas
+    cdef Py_ssize_t capacity
 
     def __init__(self, list layers, Py_ssize_t capacity):
-        if not layers:
-            raise ValueError("layers: expected at least one Dense layer's buffers, got none")
-        cdef int t = float_type(layers[0][0], "layers[0] w")
-        cdef Py_ssize_t i, k = len(layers), n_in = (<cnp.ndarray>layers[0][0]).shape[0], units
-        self._keep = []
-        self._ptrs = cnp.PyArray_ZEROS(2, [k, 7], cnp.NPY_INTP, 0)
-        self._dims = cnp.PyArray_ZEROS(2, [k, 3], cnp.NPY_INTP, 0)
-        self._alphas = cnp.PyArray_ZEROS(1, [k], cnp.NPY_FLOAT64, 0)
+        self._start(layers, 7, "Dense layer's buffers")  # pointers: w, b, out, z, dw, db, dx
+        cdef Py_ssize_t i, n_in, units, t = self.t
         cdef Py_ssize_t* ptrs = <Py_ssize_t*>cnp.PyArray_DATA(self._ptrs)
-        cdef Py_ssize_t* dims = <Py_ssize_t*>cnp.PyArray_DATA(self._dims)
-        cdef double* alphas = <double*>cnp.PyArray_DATA(self._alphas)
-        for i in range(k):
+        for i in range(self.n_layers):
             w, b, out, z, dw, db, dx, act, alpha = layers[i]
-            check_array(w, f"layers[{i}] w", t, 2, n_in, -1, False)
-            if (<cnp.ndarray>w).shape[0] != n_in:
-                raise ValueError(f"layers[{i}] w: expected {n_in} rows (the previous layer's units), "
-                                 f"got {(<cnp.ndarray>w).shape[0]}")
-            units = (<cnp.ndarray>w).shape[1]
+            n_in = self.n_out
+            units = self._layer(i, w, act, alpha, z is not None)
             check_array(out, f"layers[{i}] out", t, 2, capacity, units, True)
             check_array(dw, f"layers[{i}] dw", t, 2, n_in, units, True)
-            check_act(act, z is not None)
             if i == 0 and dx is not None:
                 raise ValueError("layers[0] dx: expected None (the first layer has no input gradient)")
             if i > 0 and dx is None:
                 raise ValueError(f"layers[{i}] dx: expected a (capacity, {n_in}) buffer, got None")
-            ptrs[7 * i] = <Py_ssize_t>cnp.PyArray_DATA(w)
-            ptrs[7 * i + 1] = <Py_ssize_t>data_or_null(b, f"layers[{i}] b", t, 1, units, -1, False)
-            ptrs[7 * i + 2] = <Py_ssize_t>cnp.PyArray_DATA(out)
-            ptrs[7 * i + 3] = <Py_ssize_t>data_or_null(z, f"layers[{i}] z", t, 2, capacity, units, True)
-            ptrs[7 * i + 4] = <Py_ssize_t>cnp.PyArray_DATA(dw)
-            ptrs[7 * i + 5] = <Py_ssize_t>data_or_null(db, f"layers[{i}] db", t, 1, units, -1, True)
-            ptrs[7 * i + 6] = <Py_ssize_t>data_or_null(dx, f"layers[{i}] dx", t, 2, capacity, n_in, True)
-            for v, name in ((b, "b"), (db, "db")):
-                if v is not None and (<cnp.ndarray>v).shape[0] != units:
-                    raise ValueError(f"layers[{i}] {name}: expected {units} values, "
-                                     f"got {(<cnp.ndarray>v).shape[0]}")
             if (b is None) != (db is None):
                 raise ValueError(f"layers[{i}] b, db: expected both or neither")
-            if not act_needs_z(act):
-                ptrs[7 * i + 3] = 0
-            dims[3 * i], dims[3 * i + 1], dims[3 * i + 2] = n_in, units, act
-            alphas[i] = alpha
+            ptrs[7 * i + 1] = self._vector(b, f"layers[{i}] b", units, False)
+            ptrs[7 * i + 2] = <Py_ssize_t>cnp.PyArray_DATA(out)
+            if act_needs_z(act):
+                ptrs[7 * i + 3] = <Py_ssize_t>data_or_null(z, f"layers[{i}] z", t, 2, capacity, units, True)
+            ptrs[7 * i + 4] = <Py_ssize_t>cnp.PyArray_DATA(dw)
+            ptrs[7 * i + 5] = self._vector(db, f"layers[{i}] db", units, True)
+            ptrs[7 * i + 6] = <Py_ssize_t>data_or_null(dx, f"layers[{i}] dx", t, 2, capacity, n_in, True)
             self._keep += [w, b, out, z, dw, db, dx]
-            n_in = units
-        self.t, self.n_layers, self.capacity = t, k, capacity
-        self.n_in = (<cnp.ndarray>layers[0][0]).shape[0]
+        self.capacity = capacity
 
     cdef int _check(self, cnp.ndarray a, str name, Py_ssize_t n, Py_ssize_t cols) except -1:
         if n < 0 or n > self.capacity:
