@@ -30,7 +30,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport log
 
-from _activations cimport fnn_exp_fwd_f32
+from _activations cimport arrays_overlap, fnn_exp_fwd_f32
 from _arrays cimport check_array, data_or_null, first_bad_label, float_type
 from _math cimport fabs_, fexp, fexpm1, flog, ftanh
 
@@ -707,6 +707,9 @@ def softmax_xent_sparse(cnp.ndarray logits, cnp.ndarray labels, object grad, Py_
     job.tgt = sparse_labels(labels, n, k)
     check_smoothing(label_smoothing)
     common_buffers(&job, t, n, k, grad, sample_weight, per_sample, scale)
+    if job.grad != NULL and arrays_overlap(<cnp.ndarray>grad, logits):
+        # float32 rows take their exps in a first pass over the gradient buffer
+        raise ValueError("grad: expected a buffer separate from logits, got one that overlaps it")
     job.family = F_XENT_SPARSE
     job.a1 = label_smoothing
     return run(t, logits, &job, n, n_threads)

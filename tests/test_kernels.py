@@ -563,6 +563,12 @@ def test_estimate_density_of_large_and_small_inputs():
     assert ops.estimate_density(np.zeros((5000, 3), np.float32)) == 0.0
 
 
+def test_softmax_xent_sparse_refuses_a_gradient_buffer_on_the_logits():
+    z = np.random.default_rng(17).standard_normal((6, 5)).astype(np.float32)
+    with pytest.raises(ValueError, match="^grad: expected a buffer separate from logits"):
+        ops.softmax_xent_sparse(z, np.zeros(6, np.int64), z, 6, 1 / 6)
+
+
 def test_check_labels():
     labels = np.array([0, 2, 4, 1], np.int64)
     assert ops.check_labels(labels, 5) == -1
