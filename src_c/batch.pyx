@@ -2,12 +2,39 @@
 """Batch assembly and input checks that must not allocate per step."""
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.string cimport memcpy
 
 from _arrays cimport check_array, finite_floats, first_bad_label, float_type
 from _blas cimport openblas_set_num_threads
 
 cnp.import_array()
+
+
+# Rows gathered in a random order each start with a cache miss that the hardware
+# prefetcher cannot foresee; touching the lines of the rows a few places ahead lets
+# those misses overlap the copies. Measured here (128 rows of 3136 bytes): 13.3 ->
+# 11.5 us from a 16 MB array, 33.8 -> 24.3 us from 188 MB (32 rows: 10.6 -> 8.4 us).
+# Rows ahead: about 8 KB of lines in flight (two MNIST rows), at least 1, at most 16;
+# four MNIST rows ahead was no better, eight slower.
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    static void fnn_gather_rows(char *out, const char *src, const int64_t *idx, ptrdiff_t n,
+                                size_t row_bytes) {
+        ptrdiff_t ahead = (ptrdiff_t)(8192 / (row_bytes ? row_bytes : 1));
+        ahead = ahead < 1 ? 1 : (ahead > 16 ? 16 : ahead);
+        for (ptrdiff_t i = 0; i < n; i++) {
+            if (i + ahead < n) {
+                const char *p = src + idx[i + ahead] * (ptrdiff_t)row_bytes;
+                for (size_t b = 0; b < row_bytes; b += 64)
+                    __builtin_prefetch(p + b, 0, 3);
+            }
+            memcpy(out + i * (ptrdiff_t)row_bytes, src + idx[i] * (ptrdiff_t)row_bytes, row_bytes);
+        }
+    }
+    """
+    void fnn_gather_rows(char* out, const char* src, const cnp.int64_t* idx, Py_ssize_t n,
+                         size_t row_bytes) noexcept nogil
 
 
 def gather_rows(cnp.ndarray src, cnp.ndarray index, Py_ssize_t start, Py_ssize_t stop,
@@ -17,7 +44,7 @@ def gather_rows(cnp.ndarray src, cnp.ndarray index, Py_ssize_t start, Py_ssize_t
     src and out: C-contiguous, same dtype and trailing shape (1-D or 2-D, any
     dtype: rows are copied as bytes). index: int64. Indices outside src are refused.
     """
-    cdef Py_ssize_t n = stop - start, n_src = src.shape[0], i, bad = -1
+    cdef Py_ssize_t n = stop - start, n_src = src.shape[0], bad = -1
     cdef int ndim = cnp.PyArray_NDIM(src)
     if ndim not in (1, 2):
         raise ValueError(f"src: expected a 1-D or 2-D array, got {ndim}-D")
@@ -34,8 +61,7 @@ def gather_rows(cnp.ndarray src, cnp.ndarray index, Py_ssize_t start, Py_ssize_t
     with nogil:
         bad = first_bad_label(idx, n, n_src)
         if bad < 0:
-            for i in range(n):
-                memcpy(o + i * row_bytes, s + idx[i] * row_bytes, row_bytes)
+            fnn_gather_rows(o, s, idx, n, row_bytes)
     if bad >= 0:
         raise ValueError(f"index: expected values in [0, {n_src}), got {idx[bad]}")
 
