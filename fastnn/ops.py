@@ -339,8 +339,9 @@ ZERO_SKIP_DENSITY_ROW: float = 0.75
 CSR_CODES: dict[str, int] = dict(_sparse.CSR_CODES)
 
 
-def zero_skip_pays(density: float, rows: int) -> bool:
-    """Whether dense input rows of this density run faster through the sparse kernels."""
+def zero_skip_pays(X: np.ndarray, rows: int) -> bool:
+    """Whether dense input rows like those of X, in batches of `rows`, run faster
+    through the sparse kernels (X's density is estimated only where it decides)."""
     if rows == 1:
         # The dense one-row product skips zero inputs itself (_blas.pxd row_times):
         # W2's batch-1 predict on MNIST-like rows took 10.3 us dense, 13.0 us as CSR.
@@ -349,13 +350,8 @@ def zero_skip_pays(density: float, rows: int) -> bool:
         # The batch threshold was measured at one thread. With more, the dense GEMM
         # splits across the team and wins end to end: the MNIST demo (784-256-256-10,
         # batch 128, density 0.19, 2 threads) ran 5-10% faster dense in 4 runs of 4.
-        return get_num_threads() == 1 and density < ZERO_SKIP_DENSITY_BATCH
-    return density < ZERO_SKIP_DENSITY_ROW
-
-
-def zero_skip_depends_on_density(rows: int) -> bool:
-    """False where zero_skip_pays answers "dense" whatever the density."""
-    return rows > 1 and (rows < _sparse.CSC_MIN_ROWS or get_num_threads() == 1)
+        return get_num_threads() == 1 and estimate_density(X) < ZERO_SKIP_DENSITY_BATCH
+    return estimate_density(X) < ZERO_SKIP_DENSITY_ROW
 
 
 # Rows of a large input that estimate its density: evenly spaced, so the estimate

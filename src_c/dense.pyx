@@ -249,7 +249,8 @@ cdef class DenseChain(_DenseLayers):
     max_rows : the most rows one run takes
     softmax : apply a row softmax to the last layer's output
     """
-    cdef int max_rows, softmax
+    cdef int max_rows
+    cdef readonly bint softmax  # whether run applies the row softmax
 
     def __init__(self, list layers, int max_rows, bint softmax):
         if max_rows < 1:

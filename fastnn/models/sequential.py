@@ -105,9 +105,8 @@ class Sequential:
         self._zero_skipping = "auto"
         # predict's latency path (see _predict_few): an ops.DenseChain, None until first
         # needed, False when the model has a layer it cannot run; dropped by build()
-        # and compile(). _chain_softmax: whether the chain applies the output softmax.
+        # and compile().
         self._chain: Any = None
-        self._chain_softmax = False
         # The training passes of a plain Dense stack (see _dense_step): an ops.DenseStep
         # for the buffers of _step_capacity rows, False when the model has other layers.
         self._step: Any = None
@@ -437,9 +436,7 @@ class Sequential:
             return "dense"
         if self._zero_skipping == "always":
             return "dense_to_csr"
-        if not ops.zero_skip_depends_on_density(rows):
-            return "dense"
-        return "dense_to_csr" if ops.zero_skip_pays(ops.estimate_density(X), rows) else "dense"
+        return "dense_to_csr" if ops.zero_skip_pays(X, rows) else "dense"
 
     def _batch_input(self, X: Any, mode: str, index: np.ndarray | None, start: int,
                      stop: int) -> Any:
@@ -1177,7 +1174,7 @@ class Sequential:
             out = chain.run(x, ops.get_num_threads())
         finally:
             self._lock.release()
-        if out is not None and self.loss is not None and not self._chain_softmax:
+        if out is not None and self.loss is not None and not chain.softmax:
             self.loss.transform_output(out, len(out))
         return out
 
@@ -1188,7 +1185,7 @@ class Sequential:
             return False
         spec = []
         for layer in self.layers:
-            if isinstance(layer, Dense) and not layer.activation_spec.custom:
+            if type(layer) is Dense and not layer.activation_spec.custom:
                 spec.append((layer.kernel, layer.bias, layer.act, layer._alpha))
             elif not isinstance(layer, (Dropout, GaussianNoise)):
                 return False
@@ -1197,10 +1194,9 @@ class Sequential:
         # The chain applies the softmax of cross-entropy from logits itself; any other
         # output transform runs after it (none without a loss).
         loss = self.loss
-        self._chain_softmax = bool(
-            loss is not None and getattr(loss, "from_logits", False)
-            and type(loss).transform_output is losses_mod._CrossEntropy.transform_output)
-        return ops.DenseChain(spec, _LATENCY_ROWS, self._chain_softmax)
+        softmax = bool(loss is not None and getattr(loss, "from_logits", False)
+                       and type(loss).transform_output is losses_mod._CrossEntropy.transform_output)
+        return ops.DenseChain(spec, _LATENCY_ROWS, softmax)
 
     def evaluate(self, x: Any, y: Any, batch_size: int | None = None, verbose: int = 0,
                  sample_weight: Any = None) -> dict[str, float]:
