@@ -89,13 +89,7 @@ cdef extern from *:
     #include <stdint.h>
     #include <string.h>
 
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-    #define FNN_ACT_LOOP __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), unused)) static
-    #elif defined(__GNUC__)
-    #define FNN_ACT_LOOP __attribute__((unused)) static
-    #else
-    #define FNN_ACT_LOOP static
-    #endif
+    #include "_clones.h"
 
     /* 2^k as a float for k in [-126, 127], from its exponent bits. */
     static inline float fnn_pow2f(int32_t k) {
@@ -189,35 +183,35 @@ cdef extern from *:
     #define FNN_GELU_C 0.797884560802865356f  /* sqrt(2 / pi) */
     #define FNN_GELU_K 0.044715f
 
-    FNN_ACT_LOOP void fnn_sigmoid_fwd_f32(float *restrict z, ptrdiff_t n) {
+    FNN_CLONED void fnn_sigmoid_fwd_f32(float *restrict z, ptrdiff_t n) {
         for (ptrdiff_t j = 0; j < n; j++) z[j] = fnn_sigmoidf(z[j]);
     }
-    FNN_ACT_LOOP void fnn_tanh_fwd_f32(float *restrict z, ptrdiff_t n) {
+    FNN_CLONED void fnn_tanh_fwd_f32(float *restrict z, ptrdiff_t n) {
         for (ptrdiff_t j = 0; j < n; j++) z[j] = fnn_tanhf(z[j]);
     }
-    FNN_ACT_LOOP void fnn_silu_fwd_f32(float *restrict z, ptrdiff_t n) {
+    FNN_CLONED void fnn_silu_fwd_f32(float *restrict z, ptrdiff_t n) {
         for (ptrdiff_t j = 0; j < n; j++) z[j] = z[j] * fnn_sigmoidf(z[j]);
     }
-    FNN_ACT_LOOP void fnn_silu_bwd_f32(float *d, const float *z, ptrdiff_t n) {
+    FNN_CLONED void fnn_silu_bwd_f32(float *d, const float *z, ptrdiff_t n) {
         for (ptrdiff_t j = 0; j < n; j++) {
             float s = fnn_sigmoidf(z[j]);
             d[j] = d[j] * (s * (1.0f + z[j] * (1.0f - s)));
         }
     }
-    FNN_ACT_LOOP void fnn_elu_fwd_f32(float *restrict z, ptrdiff_t n, float alpha) {
+    FNN_CLONED void fnn_elu_fwd_f32(float *restrict z, ptrdiff_t n, float alpha) {
         for (ptrdiff_t j = 0; j < n; j++) z[j] = z[j] > 0.0f ? z[j] : alpha * fnn_expm1f(z[j]);
     }
-    FNN_ACT_LOOP void fnn_selu_fwd_f32(float *restrict z, ptrdiff_t n) {
+    FNN_CLONED void fnn_selu_fwd_f32(float *restrict z, ptrdiff_t n) {
         for (ptrdiff_t j = 0; j < n; j++)
             z[j] = z[j] > 0.0f ? 1.05070098735548049f * z[j] : 1.75809934084737686f * fnn_expm1f(z[j]);
     }
-    FNN_ACT_LOOP void fnn_gelu_tanh_fwd_f32(float *restrict z, ptrdiff_t n) {
+    FNN_CLONED void fnn_gelu_tanh_fwd_f32(float *restrict z, ptrdiff_t n) {
         for (ptrdiff_t j = 0; j < n; j++) {
             float v = z[j], u = FNN_GELU_C * (v * (1.0f + FNN_GELU_K * v * v));
             z[j] = v * fnn_sigmoidf(2.0f * u);
         }
     }
-    FNN_ACT_LOOP void fnn_gelu_tanh_bwd_f32(float *d, const float *z, ptrdiff_t n) {
+    FNN_CLONED void fnn_gelu_tanh_bwd_f32(float *d, const float *z, ptrdiff_t n) {
         for (ptrdiff_t j = 0; j < n; j++) {
             float v = z[j], u = FNN_GELU_C * (v * (1.0f + FNN_GELU_K * v * v));
             float s = fnn_sigmoidf(2.0f * u), t = s * (1.0f - s);
@@ -225,13 +219,13 @@ cdef extern from *:
             d[j] = d[j] * (t != 0.0f ? g : s);  /* t = 0: skip 0 * inf once v^2 overflows */
         }
     }
-    FNN_ACT_LOOP void fnn_mish_fwd_f32(float *restrict z, ptrdiff_t n) {
+    FNN_CLONED void fnn_mish_fwd_f32(float *restrict z, ptrdiff_t n) {
         for (ptrdiff_t j = 0; j < n; j++) {
             float e = fnn_mish_e(z[j]), m = e * (e + 2.0f);
             z[j] = z[j] * (m / (m + 2.0f));
         }
     }
-    FNN_ACT_LOOP void fnn_mish_bwd_f32(float *d, const float *z, ptrdiff_t n) {
+    FNN_CLONED void fnn_mish_bwd_f32(float *d, const float *z, ptrdiff_t n) {
         /* t + z sigmoid(z) (1 - t^2),  1 - t^2 = (1 - t)(1 + t) = 2 / (m + 2) * (1 + t),
            sigmoid(z) = e / (1 + e) */
         for (ptrdiff_t j = 0; j < n; j++) {
@@ -241,24 +235,24 @@ cdef extern from *:
         }
     }
     /* softplus(z) = max(z, 0) + log1p(exp(-|z|)) */
-    FNN_ACT_LOOP void fnn_softplus_fwd_f32(float *restrict z, ptrdiff_t n) {
+    FNN_CLONED void fnn_softplus_fwd_f32(float *restrict z, ptrdiff_t n) {
         for (ptrdiff_t j = 0; j < n; j++)
             z[j] = (z[j] > 0.0f ? z[j] : 0.0f) + fnn_log1p_unit(fnn_expf(-fabsf(z[j])));
     }
     /* softplus' = sigmoid(z) = -expm1(-y) */
-    FNN_ACT_LOOP void fnn_softplus_bwd_f32(float *restrict d, const float *y, ptrdiff_t n) {
+    FNN_CLONED void fnn_softplus_bwd_f32(float *restrict d, const float *y, ptrdiff_t n) {
         for (ptrdiff_t j = 0; j < n; j++) d[j] = d[j] * -fnn_expm1f(-y[j]);
     }
-    FNN_ACT_LOOP void fnn_exp_fwd_f32(float *restrict z, ptrdiff_t n) {
+    FNN_CLONED void fnn_exp_fwd_f32(float *restrict z, ptrdiff_t n) {
         for (ptrdiff_t j = 0; j < n; j++) z[j] = fnn_expf(z[j]);
     }
     /* z := exp(z - shift) (softmax numerators). */
-    FNN_ACT_LOOP void fnn_exp_shift_f32(float *restrict z, ptrdiff_t n, float shift) {
+    FNN_CLONED void fnn_exp_shift_f32(float *restrict z, ptrdiff_t n, float shift) {
         for (ptrdiff_t j = 0; j < n; j++) z[j] = fnn_expf(z[j] - shift);
     }
     /* sum of exp(z) in 8 fixed lanes (the same additions in the same order on every
        machine and thread count; the lanes let the exps vectorize). */
-    FNN_ACT_LOOP float fnn_sum_exp_f32(const float *restrict z, ptrdiff_t n) {
+    FNN_CLONED float fnn_sum_exp_f32(const float *restrict z, ptrdiff_t n) {
         float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         ptrdiff_t j = 0;
         for (; j + 8 <= n; j += 8)
@@ -267,7 +261,7 @@ cdef extern from *:
         return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     }
     /* d := d - exp(y) * s (log_softmax's Jacobian-vector product). */
-    FNN_ACT_LOOP void fnn_log_softmax_bwd_f32(float *d, const float *y, ptrdiff_t n,
+    FNN_CLONED void fnn_log_softmax_bwd_f32(float *d, const float *y, ptrdiff_t n,
                                               float s) {
         for (ptrdiff_t j = 0; j < n; j++) d[j] = d[j] - fnn_expf(y[j]) * s;
     }

@@ -70,14 +70,10 @@ cdef extern from *:
     """
     #include <stddef.h>
     #include <stdint.h>
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-    #define FNN_SCAN_LOOP __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), unused)) static
-    #else
-    #define FNN_SCAN_LOOP __attribute__((unused)) static
-    #endif
+    #include "_clones.h"
     /* The largest bit pattern of n floats (as unsigned integers) without the sign bit. */
     #define FNN_DEFINE_MAX_ABS_BITS(NAME, U, NO_SIGN)                                          \
-    FNN_SCAN_LOOP U NAME(const U* p, ptrdiff_t n) {                                           \
+    FNN_CLONED U NAME(const U* p, ptrdiff_t n) {                                           \
         U m = 0;                                                                              \
         for (ptrdiff_t i = 0; i < n; i++) {                                                   \
             U v = p[i] & NO_SIGN;                                                             \

@@ -47,15 +47,11 @@ cdef enum:
 cdef extern from *:
     """
     #include <stddef.h>
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-    #define FNN_ROW_LOOP __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), unused)) static
-    #else
-    #define FNN_ROW_LOOP __attribute__((unused)) static
-    #endif
+    #include "_clones.h"
     #define FNN_ROW_CHUNK 512
 
     #define FNN_DEFINE_ROW_TIMES(NAME, T)                                                      \
-    FNN_ROW_LOOP void NAME(const T* a, ptrdiff_t k, const T* b, ptrdiff_t ldb, ptrdiff_t n,   \
+    FNN_CLONED void NAME(const T* a, ptrdiff_t k, const T* b, ptrdiff_t ldb, ptrdiff_t n,   \
                            T* c) {                                                            \
         ptrdiff_t idx[FNN_ROW_CHUNK];                                                         \
         for (ptrdiff_t j = 0; j < n; j++) c[j] = 0;                                           \

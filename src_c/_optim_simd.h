@@ -43,11 +43,7 @@ static inline unsigned int fastnn_ftz_begin(void) { return 0; }
 static inline void fastnn_ftz_end(unsigned int old) { (void)old; }
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define FASTNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FASTNN_CLONES
-#endif
+#include "_clones.h"
 
 /* Type-generic math for the rule bodies (float -> sqrtf, double -> sqrt). */
 #define FASTNN_SQRT(x) _Generic((x), float: sqrtf, default: sqrt)(x)
@@ -252,7 +248,7 @@ enum {
 /* ---- the fused loop ------------------------------------------------------------------------
  * One function per (rule, dtype). The EMA branch is hoisted out of the loop. */
 #define FASTNN_RULE_FN(NAME, R, T)                                                              \
-    FASTNN_CLONES static void NAME(T *restrict p, const T *restrict g, T *restrict s0,         \
+    FNN_CLONES_ATTR static void NAME(T *restrict p, const T *restrict g, T *restrict s0,         \
                                    T *restrict s1, T *restrict s2, T *restrict e, ptrdiff_t n,  \
                                    const double *h, const fastnn_extras *x, double gscale) {   \
         const T gs_ = (T)gscale, cv_ = (T)x->clipvalue, dm_ = (T)x->decay;                     \
@@ -345,7 +341,7 @@ FASTNN_DISPATCH(f64, double)
  * without reassociation), then the lanes summed in a fixed order: the result does
  * not depend on the thread count, only on where a range starts and ends. */
 #define FASTNN_SUMSQ(NAME, T)                                                   \
-    FASTNN_CLONES static double NAME(const T *restrict x, ptrdiff_t n) {        \
+    FNN_CLONES_ATTR static double NAME(const T *restrict x, ptrdiff_t n) {        \
         double acc[16] = {0};                                                   \
         ptrdiff_t i = 0;                                                        \
         for (; i + 16 <= n; i += 16)                                            \
@@ -367,7 +363,7 @@ FASTNN_SUMSQ(fastnn_sumsq_f64, double)
 
 /* a <-> b element-wise (swapping a model's weights with their moving average). */
 #define FASTNN_SWAP(NAME, T)                                                  \
-    FASTNN_CLONES static void NAME(T *restrict a, T *restrict b, ptrdiff_t n) { \
+    FNN_CLONES_ATTR static void NAME(T *restrict a, T *restrict b, ptrdiff_t n) { \
         for (ptrdiff_t i = 0; i < n; i++) {                                   \
             T t = a[i];                                                       \
             a[i] = b[i];                                                      \

@@ -97,11 +97,7 @@ cdef inline floating fcos(floating x) noexcept nogil:
 cdef extern from *:
     """
     #include <stddef.h>
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-    #define FASTNN_NOISE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), unused))
-    #else
-    #define FASTNN_NOISE_CLONES __attribute__((unused))
-    #endif
+    #include "_clones.h"
 
     /* Elements [lo, hi) of the flat run := SRC * scale where the element's 32 random
        bits are >= thr, else 0 (a select, so a dropped element is exactly 0, like
@@ -135,11 +131,11 @@ cdef extern from *:
             FASTNN_DROPOUT_ONE(T, SRC, DST, e)
 
     #define FASTNN_DROPOUT(NAME, NAME_INPLACE, T)                                          \\
-        FASTNN_NOISE_CLONES static void NAME(const T *restrict src, T *restrict dst,       \\
+        FNN_CLONES_ATTR static void NAME(const T *restrict src, T *restrict dst,       \\
                 ptrdiff_t lo, ptrdiff_t hi, uint64_t base, uint32_t thr, T scale) {        \\
             FASTNN_DROPOUT_BODY(T, src, dst)                                               \\
         }                                                                                  \\
-        FASTNN_NOISE_CLONES static void NAME_INPLACE(T *restrict x,                        \\
+        FNN_CLONES_ATTR static void NAME_INPLACE(T *restrict x,                        \\
                 ptrdiff_t lo, ptrdiff_t hi, uint64_t base, uint32_t thr, T scale) {        \\
             FASTNN_DROPOUT_BODY(T, x, x)                                                   \\
         }

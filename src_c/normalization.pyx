@@ -89,16 +89,12 @@ cdef double NORMALIZATION_MIN_STD = 1e-7
 cdef extern from *:
     """
     #include <stddef.h>
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-    #define FNN_NORM_LOOP __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), unused)) static
-    #else
-    #define FNN_NORM_LOOP __attribute__((unused)) static
-    #endif
+    #include "_clones.h"
 
     #define FNN_BN_LOOPS(T, SFX)                                                            \
     /* mean[j] and m2[j] (sum of squared deviations from mean[j]) of columns [0, w) of  \
        nb rows of x (row stride d), in double: two passes over the block, from cache. */ \
-    FNN_NORM_LOOP void fnn_bn_block_stats_##SFX(const T *x, ptrdiff_t d, ptrdiff_t nb,     \
+    FNN_CLONED void fnn_bn_block_stats_##SFX(const T *x, ptrdiff_t d, ptrdiff_t nb,     \
             ptrdiff_t w, double *restrict mean, double *restrict m2) {                     \
         for (ptrdiff_t j = 0; j < w; j++) { mean[j] = 0; m2[j] = 0; }                      \
         for (ptrdiff_t i = 0; i < nb; i++) {                                               \
@@ -115,7 +111,7 @@ cdef extern from *:
         }                                                                                  \
     }                                                                                      \
     /* s1[j] += dy[i, j], s2[j] += dy[i, j] * (x[i, j] - c[j]) * s[j] over nb rows. */     \
-    FNN_NORM_LOOP void fnn_bn_grad_sums_##SFX(const T *x, const T *dy, ptrdiff_t d,        \
+    FNN_CLONED void fnn_bn_grad_sums_##SFX(const T *x, const T *dy, ptrdiff_t d,        \
             ptrdiff_t nb, ptrdiff_t w, const T *c, const T *s, double *restrict s1,        \
             double *restrict s2) {                                                         \
         for (ptrdiff_t i = 0; i < nb; i++) {                                               \
@@ -127,16 +123,16 @@ cdef extern from *:
         }                                                                                  \
     }                                                                                      \
     /* out = (x - c) * a + b: the difference first, then one multiply-add. */             \
-    FNN_NORM_LOOP void fnn_bn_affine_##SFX(const T *x, const T *c, const T *a, const T *b, \
+    FNN_CLONED void fnn_bn_affine_##SFX(const T *x, const T *c, const T *a, const T *b, \
             T *out, ptrdiff_t w) {                                                         \
         for (ptrdiff_t j = 0; j < w; j++) out[j] = (x[j] - c[j]) * a[j] + b[j];            \
     }                                                                                      \
     /* training dx: dy := dy * a + (x - c) * k2 + k3. */                                   \
-    FNN_NORM_LOOP void fnn_bn_dx_##SFX(const T *x, T *dy, const T *c, const T *a,          \
+    FNN_CLONED void fnn_bn_dx_##SFX(const T *x, T *dy, const T *c, const T *a,          \
             const T *k2, const T *k3, ptrdiff_t w) {                                       \
         for (ptrdiff_t j = 0; j < w; j++) dy[j] = dy[j] * a[j] + (x[j] - c[j]) * k2[j] + k3[j]; \
     }                                                                                      \
-    FNN_NORM_LOOP void fnn_bn_scale_##SFX(T *dy, const T *a, ptrdiff_t w) {                \
+    FNN_CLONED void fnn_bn_scale_##SFX(T *dy, const T *a, ptrdiff_t w) {                \
         for (ptrdiff_t j = 0; j < w; j++) dy[j] = dy[j] * a[j];                            \
     }
     FNN_BN_LOOPS(float, f32)

@@ -64,18 +64,12 @@ cdef extern from *:
     #include <stdint.h>
     #include <string.h>
 
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-    #define FNN_SP_LOOP __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), unused)) static
-    #elif defined(__GNUC__)
-    #define FNN_SP_LOOP __attribute__((unused)) static
-    #else
-    #define FNN_SP_LOOP static
-    #endif
+    #include "_clones.h"
 
     #define FNN_SP_DEFINE(T, SUF)                                                              \\
     /* o[0:m] = sum_k val[k] * w[idx[k] * ldw + 0:m] over k in [p0, p1); returns the   */      \\
     /* number of entries skipped for a column outside [0, n_in).                      */      \\
-    FNN_SP_LOOP ptrdiff_t fnn_csr_row_##SUF(T *restrict o, const T *restrict w, ptrdiff_t ldw, \\
+    FNN_CLONED ptrdiff_t fnn_csr_row_##SUF(T *restrict o, const T *restrict w, ptrdiff_t ldw, \\
             ptrdiff_t m, const int32_t *idx, const T *val, int64_t p0, int64_t p1,            \\
             int64_t n_in) {                                                                    \\
         ptrdiff_t bad = 0, j;                                                                  \\
@@ -123,7 +117,7 @@ cdef extern from *:
     static inline fnn_v8d fnn_ld_f64(const double *p) { fnn_v8d r; memcpy(&r, p, 64); return r; }
     static inline void fnn_st_f64(double *p, fnn_v8d x) { memcpy(p, &x, 64); }
     #define FNN_SP_DEFINE_CSC(T, SUF, BLK, V, LD, ST)                                          \\
-    FNN_SP_LOOP void fnn_csc_fwd_##SUF(T *restrict out, ptrdiff_t ldo, const T *restrict w,    \\
+    FNN_CLONED void fnn_csc_fwd_##SUF(T *restrict out, ptrdiff_t ldo, const T *restrict w,    \\
             ptrdiff_t ldw, ptrdiff_t u0, ptrdiff_t m, const int64_t *tptr, const int32_t *trow, \\
             const T *tval, ptrdiff_t n_in, ptrdiff_t n) {                                      \\
         ptrdiff_t i, j, c;                                                                     \\
@@ -152,7 +146,7 @@ cdef extern from *:
     }                                                                                          \\
     /* dw[c, u0:u0 + m] = sum over the nonzeros (i, c), rows increasing, of            */     \\
     /* x_ic dz[i * ldz + 0:m] (dz: the block, packed block-major like the forward's).  */     \\
-    FNN_SP_LOOP void fnn_csc_dw_##SUF(T *restrict dw, ptrdiff_t ldw, const T *restrict dz,     \\
+    FNN_CLONED void fnn_csc_dw_##SUF(T *restrict dw, ptrdiff_t ldw, const T *restrict dz,     \\
             ptrdiff_t ldz, ptrdiff_t u0, ptrdiff_t m, const int64_t *tptr, const int32_t *trow, \\
             const T *tval, ptrdiff_t n_in) {                                                   \\
         ptrdiff_t j, c;                                                                        \\
