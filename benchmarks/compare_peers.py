@@ -389,21 +389,28 @@ def run_throughput(name, names, threads, windows, scan, log=print) -> dict[str, 
     sizes, batch, X, y = shared_data(name)
     weights = make_fastnn(sizes).get_weights()
     trainers = make_trainers(names, sizes, weights, batch, threads, scan, log)
-    rates = {k: [] for k in trainers}
     for k in list(trainers):  # warm-up epoch: compiles the jitted peers
         try:
             trainers[k].epoch(X, y)
         except Exception as exc:  # noqa: BLE001
             log(f"  skip {k}: warm-up failed: {type(exc).__name__}: {exc}")
-            del trainers[k], rates[k]
-    order = list(trainers)
+            del trainers[k]
+    return rotated_windows({k: (lambda tr=tr: tr.epoch(X, y)) for k, tr in trainers.items()},
+                           windows, len(X))
+
+
+def rotated_windows(work, windows, items) -> dict[str, float]:
+    """Median items/s of each named callable over `windows` rounds, the order rotating
+    from round to round so that none always follows the same framework."""
+    rates = {k: [] for k in work}
+    order = list(work)
     for w in range(windows):
         r = w % len(order)
         for k in order[r:] + order[:r]:
             time.sleep(0.2)  # let the previous framework's spinning worker threads go idle
             t = time.perf_counter()
-            trainers[k].epoch(X, y)
-            rates[k].append(len(X) / (time.perf_counter() - t))
+            work[k]()
+            rates[k].append(items / (time.perf_counter() - t))
     return {k: statistics.median(v) for k, v in rates.items()}
 
 
@@ -415,21 +422,17 @@ def run_predict(names, threads, windows, rows=4096, calls=20, log=print) -> dict
     weights = make_fastnn(sizes).get_weights()
     trainers = make_trainers(names, sizes, weights, batch, threads, 64, log)
     expected = trainers["fastnn"].predict(X)
-    rates = {k: [] for k in trainers}
     for k in list(trainers):  # warm-up (compiles the jitted peers), and the same labels
         agree = float(np.mean(trainers[k].predict(X) == expected))
         if agree < 0.999:
             log(f"  {k}: predicts other labels than fastnn on {1 - agree:.2%} of the rows")
-    order = list(trainers)
-    for w in range(windows):
-        r = w % len(order)
-        for k in order[r:] + order[:r]:
-            time.sleep(0.2)
-            t = time.perf_counter()
+
+    def calls_of(tr):
+        def run():
             for _ in range(calls):
-                trainers[k].predict(X)
-            rates[k].append(rows * calls / (time.perf_counter() - t))
-    return {k: statistics.median(v) for k, v in rates.items()}
+                tr.predict(X)
+        return run
+    return rotated_windows({k: calls_of(tr) for k, tr in trainers.items()}, windows, rows * calls)
 
 
 def run_mnist(names, threads, epochs, scan, log=print, row=None) -> dict[str, tuple[float, float, float]]:
